@@ -1,0 +1,44 @@
+"""Learning-rate schedule whose state holds plain Python floats.
+
+nerfstudio's own schedulers compute factors with numpy, so numpy scalars end up in optimizer and scheduler
+state and the checkpoint no longer loads under torch.load(weights_only=True) (the default of torch >= 2.6).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Type
+
+from nerfstudio.engine.schedulers import Scheduler, SchedulerConfig
+from torch.optim import Optimizer, lr_scheduler
+
+
+@dataclass
+class WarmupCosineSchedulerConfig(SchedulerConfig):
+    """Linear warm-up then cosine decay to `final_factor` of the initial rate."""
+
+    _target: Type = field(default_factory=lambda: WarmupCosineScheduler)
+    warmup_steps: int = 100
+    """Steps of linear warm-up."""
+    max_steps: int = 3000
+    """Step at which the cosine reaches its floor."""
+    final_factor: float = 0.05
+    """Learning-rate factor at the end of the decay."""
+
+
+class WarmupCosineScheduler(Scheduler):
+    """Warm-up + cosine decay built from `math`, so checkpoints stay loadable with weights_only=True."""
+
+    config: WarmupCosineSchedulerConfig
+
+    def get_scheduler(self, optimizer: Optimizer, lr_init: float) -> lr_scheduler.LRScheduler:
+        warmup, max_steps, floor = self.config.warmup_steps, self.config.max_steps, self.config.final_factor
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return float((step + 1) / (warmup + 1))
+            progress = min(1.0, (step - warmup) / max(max_steps - warmup, 1))
+            return float(floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+        return lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)

@@ -1,0 +1,52 @@
+"""nerfstudio entry points of nero-ns: the nero-shape and nero-material methods and the nero-data dataparser."""
+
+from __future__ import annotations
+
+from nerfstudio.configs.base_config import ViewerConfig
+from nerfstudio.engine.optimizers import AdamOptimizerConfig
+from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
+from nerfstudio.plugins.types import MethodSpecification
+
+from nero_ns.datamanagers.nero_datamanager import NeroDataManagerConfig
+from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig, nero_dataparser_spec
+from nero_ns.engine.schedulers import WarmupCosineSchedulerConfig
+from nero_ns.engine.trainer import NeroTrainerConfig
+from nero_ns.exporters.ns_export import install_export_commands
+from nero_ns.models.nero_shape import NeroShapeModelConfig
+
+# `ns-export nero-mesh`: nerfstudio's exporter has a fixed list of subcommands; see nero_ns/exporters/ns_export.py.
+install_export_commands()
+
+SHAPE_STEPS = 3000
+"""Default Stage I length: about 25 minutes on 2 CPU cores, a couple of minutes on a GPU."""
+
+nero_shape = MethodSpecification(
+    config=NeroTrainerConfig(
+        method_name="nero-shape",
+        steps_per_eval_batch=100,
+        steps_per_eval_image=1000,
+        steps_per_eval_all_images=1_000_000,
+        steps_per_save=250,
+        max_num_iterations=SHAPE_STEPS,
+        mixed_precision=False,
+        pipeline=VanillaPipelineConfig(
+            datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig()),
+            model=NeroShapeModelConfig(eval_num_rays_per_chunk=1024),
+        ),
+        optimizers={
+            "fields": {
+                "optimizer": AdamOptimizerConfig(lr=5e-3, eps=1e-15),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=100, max_steps=SHAPE_STEPS),
+            },
+            "far_field": {
+                "optimizer": AdamOptimizerConfig(lr=5e-3, eps=1e-15),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=100, max_steps=SHAPE_STEPS),
+            },
+        },
+        viewer=ViewerConfig(num_rays_per_chunk=1024),
+        vis="viewer",
+    ),
+    description="NeRO Stage I: watertight geometry of shiny objects (SDF + far field + split-sum shading).",
+)
+
+nero_dataparser = nero_dataparser_spec

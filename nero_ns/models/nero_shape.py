@@ -1,0 +1,257 @@
+"""nero-shape: Stage I of NeRO. Rays become pixels through an SDF inside the unit sphere and a far field outside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Literal, Tuple, Type
+
+import torch
+from jaxtyping import Float
+from nerfstudio.cameras.rays import RayBundle, RaySamples
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
+from nerfstudio.model_components.ray_samplers import NeuSSampler
+from nerfstudio.models.base_model import Model, ModelConfig
+from nerfstudio.utils import colormaps
+from torch import Tensor
+from torch.nn import Parameter
+
+from nero_ns.colors import linear_to_srgb, srgb_to_linear
+from nero_ns.components.compositing import alphas_from_densities, weights_from_alphas
+from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
+from nero_ns.components.sdf_tracing import march_hits_surface
+from nero_ns.evaluation.image_metrics import ImageMetrics
+from nero_ns.fields.far_field import FarFieldConfig
+from nero_ns.fields.sdf_field import NeroSDFFieldConfig
+from nero_ns.fields.shading_field import NeroShadingFieldConfig, PlainRadianceFieldConfig
+
+# Per-sample shading outputs composited with the inside weights and shown in the viewer.
+SHADING_OUTPUTS = ("diffuse", "specular", "albedo", "roughness", "metallic", "occlusion")
+
+
+@dataclass
+class NeroShapeModelConfig(ModelConfig):
+    """nero-shape model: every part is configurable from the command line."""
+
+    _target: Type = field(default_factory=lambda: NeroShapeModel)
+    sdf_field: NeroSDFFieldConfig = field(default_factory=NeroSDFFieldConfig)
+    """SDF inside the unit sphere."""
+    far_field: FarFieldConfig = field(default_factory=FarFieldConfig)
+    """Background outside the unit sphere."""
+    shading: Literal["nero", "plain"] = "nero"
+    """'nero': reflection-aware split-sum shading; 'plain': NeuS-style view-dependent radiance (ablation)."""
+    nero_shading: NeroShadingFieldConfig = field(default_factory=NeroShadingFieldConfig)
+    """Split-sum shading heads (used when shading is 'nero')."""
+    plain_shading: PlainRadianceFieldConfig = field(default_factory=PlainRadianceFieldConfig)
+    """Baseline radiance head (used when shading is 'plain')."""
+    num_samples: int = 32
+    """Coarse samples inside the sphere."""
+    num_importance_samples: int = 32
+    """NeuS importance samples inside the sphere, added over num_upsample_steps rounds."""
+    num_upsample_steps: int = 4
+    """Rounds of NeuS up-sampling, each with doubled sharpness."""
+    base_variance: float = 64.0
+    """Sharpness of the first up-sampling round."""
+    num_outside_samples: int = 32
+    """Far-field samples from the sphere exit to infinity."""
+    photometric_loss: Literal["charbonnier", "l1"] = "charbonnier"
+    """Photometric loss on linear colors."""
+    eikonal_loss_mult: float = 0.1
+    """Weight of the eikonal loss."""
+    sdf_prior_loss_mult: float = 0.1
+    """Weight of the early prior that keeps the sphere's boundary shell empty (SDF > 0 there)."""
+    sdf_prior_steps: int = 500
+    """Steps during which the boundary prior is on."""
+    occlusion_loss_mult: float = 1.0
+    """Weight of the occlusion pseudo-label loss."""
+    occlusion_loss_start: int = 300
+    """Step at which the occlusion loss starts."""
+    occlusion_rays: int = 128
+    """Rays per batch whose surface points get an occlusion pseudo-label."""
+    occlusion_march_steps: int = 32
+    """SDF evaluations along each reflected ray when making pseudo-labels."""
+    mask_loss_mult: float = 0.0
+    """Weight of the optional mask loss (needs masks in the data)."""
+    cos_anneal_steps: int = 1000
+    """Steps over which the NeuS cosine is annealed to the true one."""
+
+
+class NeroShapeModel(Model):
+    """Stage I model: NeuS-style SDF + NeRF++ far field composited together, shaded with NeRO's split-sum."""
+
+    config: NeroShapeModelConfig
+
+    def populate_modules(self) -> None:
+        super().populate_modules()
+        metadata = self.kwargs.get("metadata") or {}
+        self.inputs_are_srgb = metadata.get("color_space", "srgb") == "srgb"
+        self.sdf_field = self.config.sdf_field.setup()
+        feature_dim = self.config.sdf_field.feature_dim
+        if self.config.shading == "nero":
+            self.shading_field = self.config.nero_shading.setup(feature_dim=feature_dim)
+        else:
+            self.shading_field = self.config.plain_shading.setup(feature_dim=feature_dim)
+        self.far_field = self.config.far_field.setup()
+        self.inside_sampler = NeuSSampler(
+            num_samples=self.config.num_samples,
+            num_samples_importance=self.config.num_importance_samples,
+            num_upsample_steps=self.config.num_upsample_steps,
+            base_variance=self.config.base_variance,
+        )
+        self.outside_sampler = InverseDistanceSampler(num_samples=self.config.num_outside_samples)
+        self.image_metrics = ImageMetrics()
+        self.step = 0
+
+    # ------------------------------------------------------------------ optimization
+    def get_param_groups(self) -> Dict[str, List[Parameter]]:
+        return {
+            "fields": list(self.sdf_field.parameters()) + list(self.shading_field.parameters()),
+            "far_field": list(self.far_field.parameters()),
+        }
+
+    def get_training_callbacks(self, training_callback_attributes: TrainingCallbackAttributes) -> List[TrainingCallback]:
+        def set_step(step: int) -> None:
+            self.step = step
+            self.sdf_field.set_step(step)
+
+        return [TrainingCallback([TrainingCallbackLocation.BEFORE_TRAIN_ITERATION], update_every_num_iters=1, func=set_step)]
+
+    def cos_anneal_ratio(self) -> float:
+        """NeuS cosine annealing: 0 at the start, 1 (the true cosine) after cos_anneal_steps; 1 outside training."""
+        if not self.training or self.config.cos_anneal_steps <= 0:
+            return 1.0
+        return min(1.0, self.step / self.config.cos_anneal_steps)
+
+    # ------------------------------------------------------------------ geometry queries (exporters, evaluation)
+    @torch.no_grad()
+    def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
+        """Signed distance in the normalized frame (negative inside the object)."""
+        return self.sdf_field.get_sdf(positions)
+
+    # ------------------------------------------------------------------ rendering
+    def _inside_samples(self, ray_bundle: RayBundle) -> Tuple[RaySamples, Tensor]:
+        near, far, _ = intersect_unit_sphere(ray_bundle.origins, ray_bundle.directions)
+        ray_bundle.nears, ray_bundle.fars = near, far
+        samples = self.inside_sampler(
+            ray_bundle, sdf_fn=lambda s: self.sdf_field.get_sdf(s.frustums.get_positions())
+        )
+        return samples, far
+
+    def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
+        inside, exit_distance = self._inside_samples(ray_bundle)
+        positions = inside.frustums.get_positions()
+        directions = inside.frustums.directions
+        sdf, features, gradient = self.sdf_field.sdf_feature_gradient(positions, create_graph=self.training)
+        normals = torch.nn.functional.normalize(gradient, dim=-1)
+        assert inside.deltas is not None
+        inside_alpha = self.sdf_field.get_alpha(sdf, gradient, directions, inside.deltas, self.cos_anneal_ratio())
+        inside_alpha = inside_alpha * (positions.norm(dim=-1, keepdim=True) < 1.0)
+        shading = self.shading_field(positions, features, normals, -directions)
+
+        outside = self.outside_sampler(ray_bundle, exit_distance, jitter=self.training)
+        outside_positions = outside.frustums.get_positions()
+        density, outside_rgb = self.far_field(outside_positions, outside.frustums.directions)
+        assert outside.deltas is not None
+        outside_alpha = alphas_from_densities(density, outside.deltas)
+
+        weights = weights_from_alphas(torch.cat([inside_alpha, outside_alpha], dim=1))
+        num_inside = inside_alpha.shape[1]
+        inside_weights, outside_weights = weights[:, :num_inside], weights[:, num_inside:]
+        foreground = (inside_weights * shading["rgb"]).sum(1)
+        background = (outside_weights * outside_rgb).sum(1)
+        rgb_linear = foreground + background
+        accumulation = inside_weights.sum(1)
+        midpoints = (inside.frustums.starts + inside.frustums.ends) / 2.0
+        depth = (inside_weights * midpoints).sum(1) / accumulation.clamp(min=1e-4)
+        normal = (inside_weights * normals).sum(1)
+
+        outputs: Dict[str, Tensor] = {
+            "rgb": linear_to_srgb(rgb_linear),
+            "rgb_linear": rgb_linear,
+            "accumulation": accumulation,
+            "depth": depth,
+            "normal": (torch.nn.functional.normalize(normal, dim=-1) + 1.0) / 2.0,
+            "foreground": linear_to_srgb(foreground),
+            "background": linear_to_srgb(background),
+        }
+        for name in SHADING_OUTPUTS:
+            if name in shading:
+                value = (inside_weights * shading[name]).sum(1)
+                outputs[name] = linear_to_srgb(value) if name in ("diffuse", "specular", "albedo") else value
+        if self.training:
+            outputs["eikonal_gradient"] = gradient[positions.norm(dim=-1) < 1.0]
+            if "occlusion" in shading:
+                outputs.update(self._surface_occlusion(inside_weights, positions, normals, shading))
+        return outputs
+
+    def _surface_occlusion(
+        self, inside_weights: Tensor, positions: Tensor, normals: Tensor, shading: Dict[str, Tensor]
+    ) -> Dict[str, Tensor]:
+        """At each ray's most visible sample: the predicted occlusion of its reflected direction and its label."""
+        best = inside_weights.squeeze(-1).argmax(dim=1)
+        rows = torch.arange(best.shape[0], device=best.device)
+        visible = inside_weights.squeeze(-1)[rows, best] > 0.1
+        rows, best = rows[visible][: self.config.occlusion_rays], best[visible][: self.config.occlusion_rays]
+        points = positions[rows, best].detach()
+        reflected = shading["reflected"][rows, best].detach()
+        start = points + 0.01 * normals[rows, best].detach()
+        labels = march_hits_surface(
+            self.sdf_field.get_sdf, start, reflected, num_steps=self.config.occlusion_march_steps
+        )
+        roughness = shading["roughness"][rows, best].detach()
+        predicted = self.shading_field.occlusion(points, reflected, roughness)
+        return {"occlusion_predicted": predicted.squeeze(-1), "occlusion_label": labels.to(predicted.dtype)}
+
+    # ------------------------------------------------------------------ losses and metrics
+    def _target_linear(self, batch: Dict[str, Tensor]) -> Tensor:
+        image = batch["image"].to(self.device)[..., :3]
+        return srgb_to_linear(image) if self.inputs_are_srgb else image
+
+    def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
+        target = self._target_linear(batch)
+        residual = outputs["rgb_linear"] - target
+        if self.config.photometric_loss == "charbonnier":
+            rgb_loss = torch.sqrt(residual**2 + 1e-6).mean()
+        else:
+            rgb_loss = residual.abs().mean()
+        loss_dict = {"rgb_loss": rgb_loss}
+        if self.training:
+            gradient = outputs["eikonal_gradient"]
+            loss_dict["eikonal_loss"] = self.config.eikonal_loss_mult * ((gradient.norm(dim=-1) - 1.0) ** 2).mean()
+            if self.step < self.config.sdf_prior_steps and self.config.sdf_prior_loss_mult > 0:
+                loss_dict["sdf_prior_loss"] = self.config.sdf_prior_loss_mult * self._boundary_prior(target.shape[0])
+            if "occlusion_predicted" in outputs and self.step >= self.config.occlusion_loss_start:
+                occlusion_error = (outputs["occlusion_predicted"] - outputs["occlusion_label"]).abs()
+                loss_dict["occlusion_loss"] = self.config.occlusion_loss_mult * occlusion_error.mean()
+            if self.config.mask_loss_mult > 0 and "mask" in batch:
+                mask = batch["mask"].to(self.device).float().reshape(-1, 1)
+                accumulation = outputs["accumulation"].clamp(1e-3, 1.0 - 1e-3)
+                loss_dict["mask_loss"] = self.config.mask_loss_mult * torch.nn.functional.binary_cross_entropy(
+                    accumulation, mask
+                )
+        return loss_dict
+
+    def _boundary_prior(self, num_points: int) -> Tensor:
+        """Penalize negative SDF in the shell 0.9 < |x| < 1, where only background belongs."""
+        directions = torch.nn.functional.normalize(torch.randn(num_points, 3, device=self.device), dim=-1)
+        radii = 0.9 + 0.1 * torch.rand(num_points, 1, device=self.device)
+        return torch.relu(-self.sdf_field.get_sdf(directions * radii)).mean()
+
+    def get_metrics_dict(self, outputs, batch) -> Dict[str, Tensor]:
+        image = batch["image"].to(self.device)[..., :3]
+        metrics = {"psnr": self.image_metrics.psnr(outputs["rgb"], image), "inv_s": self.sdf_field.inv_s().detach()}
+        if "occlusion_label" in outputs and outputs["occlusion_label"].numel() > 0:
+            metrics["occluded_fraction"] = outputs["occlusion_label"].mean()
+        return metrics
+
+    def get_image_metrics_and_images(
+        self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]
+    ) -> Tuple[Dict[str, float], Dict[str, Tensor]]:
+        image = batch["image"].to(self.device)[..., :3]
+        metrics = self.image_metrics.compare(outputs["rgb"], image)
+        images = {
+            "img": torch.cat([image, outputs["rgb"]], dim=1),
+            "normal": outputs["normal"],
+            "accumulation": colormaps.apply_colormap(outputs["accumulation"]),
+            "depth": colormaps.apply_depth_colormap(outputs["depth"], accumulation=outputs["accumulation"]),
+        }
+        return metrics, images
