@@ -1,0 +1,98 @@
+"""Pre-integrated GGX table of the split-sum approximation (Karis 2013), computed by our own BRDF code.
+
+For a view at angle n.v and perceptual roughness r, the specular BRDF times cosine integrates to
+    int f_spec(v, l) (n.l) dl = F0 * A(n.v, r) + B(n.v, r)
+because Schlick's Fresnel is linear in F0: A weights (1 - (1 - v.h)^5), B weights (1 - v.h)^5.
+The table is built once per (resolution, num_samples) with visible-normal importance sampling on a Hammersley
+point set (deterministic), using D and G from `brdf.py`, so Stage I's split-sum and Stage II's Monte Carlo
+shading agree on the same BRDF.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from nero_ns.components.brdf import (
+    dot,
+    ggx_distribution,
+    ggx_vndf_pdf,
+    roughness_to_alpha,
+    sample_ggx_vndf,
+    smith_geometry,
+)
+
+_TABLE_CACHE: Dict[Tuple[int, int], Tensor] = {}
+"""Tables already built in this process, by (resolution, num_samples)."""
+
+
+def hammersley(num_samples: int) -> Float[Tensor, "num_samples 2"]:
+    """Hammersley point set in [0,1)^2: ((i + 0.5) / n, base-2 radical inverse of i)."""
+    index = torch.arange(num_samples, dtype=torch.int64)
+    radical_inverse = torch.zeros(num_samples, dtype=torch.float64)
+    bits = index.clone()
+    scale = 0.5
+    while bool((bits > 0).any()):
+        radical_inverse += (bits & 1).to(torch.float64) * scale
+        bits >>= 1
+        scale *= 0.5
+    return torch.stack([(index.to(torch.float64) + 0.5) / num_samples, radical_inverse], dim=-1)
+
+
+def _integrate_table(resolution: int, num_samples: int) -> Float[Tensor, "2 resolution resolution"]:
+    """A and B at cell centers (n.v rows, roughness columns), each the mean of f_spec cos / pdf over the samples."""
+    centers = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
+    u = hammersley(num_samples).to(torch.float32)
+    normal = torch.tensor([0.0, 0.0, 1.0])
+    table = torch.empty(2, resolution, resolution)
+    for row, n_dot_v in enumerate(centers):
+        view = torch.stack([torch.sqrt(1.0 - n_dot_v**2), torch.zeros(()), n_dot_v])
+        roughness = centers[:, None, None].expand(resolution, num_samples, 1)
+        light, pdf = sample_ggx_vndf(normal, view, roughness, u.expand(resolution, num_samples, 2))
+        half = torch.nn.functional.normalize(view + light, dim=-1)
+        alpha = roughness_to_alpha(roughness)
+        n_dot_l = light[..., 2:3]
+        # f_spec cos / F = D G / (4 n.v); the Fresnel split below gives A and B.
+        lobe = ggx_distribution(half[..., 2:3], alpha) * smith_geometry(n_dot_v, n_dot_l, alpha) / (4.0 * n_dot_v)
+        weight = torch.where((n_dot_l > 0) & (pdf > 0), lobe / pdf.clamp(min=1e-30), torch.zeros_like(lobe))
+        schlick = (1.0 - dot(view, half).clamp(0.0, 1.0)) ** 5
+        table[0, row] = (weight * (1.0 - schlick)).mean(dim=(1, 2))
+        table[1, row] = (weight * schlick).mean(dim=(1, 2))
+    return table
+
+
+def split_sum_table(resolution: int = 128, num_samples: int = 256) -> Float[Tensor, "2 resolution resolution"]:
+    """The (A, B) table on CPU, built on first use and cached per (resolution, num_samples) for the process."""
+    key = (resolution, num_samples)
+    if key not in _TABLE_CACHE:
+        with torch.no_grad():
+            _TABLE_CACHE[key] = _integrate_table(resolution, num_samples)
+    return _TABLE_CACHE[key]
+
+
+class SplitSumTable(nn.Module):
+    """Bilinear lookup of the pre-integrated GGX terms (A, B), differentiable in n.v and roughness.
+
+    The table is a non-persistent buffer: it follows `.to(device)` but is rebuilt (or taken from the cache)
+    rather than stored in checkpoints.
+    """
+
+    table: Float[Tensor, "1 2 resolution resolution"]
+
+    def __init__(self, resolution: int = 128, num_samples: int = 256) -> None:
+        super().__init__()
+        self.register_buffer("table", split_sum_table(resolution, num_samples).clone()[None], persistent=False)
+
+    def forward(self, n_dot_v: Float[Tensor, "*bs 1"], roughness: Float[Tensor, "*bs 1"]) -> Float[Tensor, "*bs 2"]:
+        """(A, B) such that the specular reflectance is F0 * A + B; inputs outside [0, 1] clamp to the border."""
+        batch_shape = torch.broadcast_shapes(n_dot_v.shape, roughness.shape)[:-1]
+        n_dot_v, roughness = n_dot_v.expand(*batch_shape, 1), roughness.expand(*batch_shape, 1)
+        # grid_sample: x indexes width (roughness), y indexes height (n.v); cell centers at (i + 0.5) / resolution.
+        grid = torch.cat([roughness, n_dot_v], dim=-1).reshape(1, 1, -1, 2) * 2.0 - 1.0
+        values = torch.nn.functional.grid_sample(
+            self.table.to(grid.dtype), grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+        return values[0, :, 0, :].transpose(0, 1).reshape(*batch_shape, 2)
