@@ -1,0 +1,56 @@
+"""Datamanager for nero models: nerfstudio's VanillaDataManager (no worker processes) with the Nero dataparser,
+HDR-capable dataset, and foreground-biased ray sampling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Type, Union
+
+import torch
+from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, VanillaDataManagerConfig
+
+from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
+from nero_ns.datamanagers.nero_dataset import NeroDataset
+from nero_ns.datamanagers.pixel_samplers import ForegroundRatioPixelSamplerConfig
+from nero_ns.errors import NeroInputError
+
+
+@dataclass
+class NeroDataManagerConfig(VanillaDataManagerConfig):
+    """Rays from all cached images; with masks, `foreground_ratio` of each batch from the object."""
+
+    _target: Type = field(default_factory=lambda: NeroDataManager)
+    """Target class to instantiate."""
+    dataparser: NeroDataParserConfig = field(default_factory=NeroDataParserConfig)
+    """Reads and normalizes the dataset."""
+    train_num_rays_per_batch: int = 512
+    """Rays per training step."""
+    eval_num_rays_per_batch: int = 512
+    """Rays per evaluation step."""
+    foreground_ratio: float = 0.8
+    """Share of rays drawn from mask pixels when the dataset has masks (the rest from the background)."""
+    pixel_sampler: ForegroundRatioPixelSamplerConfig = field(default_factory=ForegroundRatioPixelSamplerConfig)
+    """Pixel sampler; its foreground_ratio is set from the one above."""
+
+
+class NeroDataManager(VanillaDataManager[NeroDataset]):
+    """VanillaDataManager reading NeroDataset with the foreground-ratio sampler. Camera optimization belongs to
+    the model in nerfstudio 1.1.5, so nothing here optimizes cameras."""
+
+    config: NeroDataManagerConfig
+
+    def __init__(
+        self,
+        config: NeroDataManagerConfig,
+        device: Union[torch.device, str] = "cpu",
+        test_mode: Literal["test", "val", "inference"] = "val",
+        world_size: int = 1,
+        local_rank: int = 0,
+        **kwargs,
+    ):
+        if not 0.0 <= config.foreground_ratio <= 1.0:
+            raise NeroInputError(
+                f"--pipeline.datamanager.foreground-ratio is {config.foreground_ratio}; it must be in [0, 1]"
+            )
+        config.pixel_sampler.foreground_ratio = config.foreground_ratio
+        super().__init__(config, device, test_mode, world_size, local_rank, **kwargs)

@@ -1,0 +1,159 @@
+"""The object's bounding sphere in the input frame, and the map that puts it at the origin with radius ~0.9.
+
+Convention (docs/CONVENTIONS.md, nerfstudio's own): `p_normalized = scale * (T[:, :3] @ p_input + T[:, 3])` with
+T a 3x4 transform (identity rotation here) and `scale` a float, stored as `dataparser_transform` and
+`dataparser_scale`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple, TypeVar
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from nerfstudio.cameras.camera_utils import focus_of_attention
+from torch import Tensor
+
+from nero_ns.errors import NeroInputError
+
+ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
+
+MIN_POINTS = 10
+"""A point cloud with fewer points than this cannot size the object."""
+MAD_CUT = 3.5
+"""Points farther from the median than median distance + MAD_CUT robust deviations are outliers."""
+MIN_CUT_OVER_MEDIAN = 1.25
+"""The outlier cut is never below this multiple of the median distance, so noise-free surfaces (MAD ~ 0) stay whole."""
+MIN_AXIS_SPREAD = 1e-3
+"""Smallest eigenvalue of mean(I - d d^T) over viewing directions d below which the optical axes are parallel."""
+
+
+@dataclass(frozen=True)
+class Sphere:
+    """A sphere in the input frame."""
+
+    center: Tuple[float, float, float]
+    radius: float
+
+
+def sphere_from_points(
+    points: Float[np.ndarray, "num_points 3"],
+    source: str,
+    quantile: float = 0.99,
+    center: Optional[Tuple[float, float, float]] = None,
+) -> Sphere:
+    """Bounding sphere of the dense cluster of (finite) `points`, ignoring far outliers (background, mismatches).
+
+    Outliers are points farther from the median point than a robust (median + MAD) cut. The center is the middle
+    of the inliers' [1 - quantile, quantile] range on each axis, the radius the `quantile` of their distances to
+    it. `center` overrides the estimated center. `source` names the file in error messages.
+    """
+    points = points.astype(np.float64)
+    if len(points) < MIN_POINTS:
+        raise NeroInputError(
+            f"{source} has {len(points)} points (need at least {MIN_POINTS}); re-run ns-process-data so it "
+            "writes the sparse point cloud, or remove ply_file_path from transforms.json to size the object from "
+            "the cameras"
+        )
+    distances = np.linalg.norm(points - np.median(points, axis=0), axis=1)
+    median_distance = float(np.median(distances))
+    robust_deviation = 1.4826 * float(np.median(np.abs(distances - median_distance)))
+    cut = max(median_distance + MAD_CUT * robust_deviation, MIN_CUT_OVER_MEDIAN * median_distance)
+    inliers = points[distances <= cut]
+    if center is None:
+        low, high = np.quantile(inliers, [1.0 - quantile, quantile], axis=0)
+        center_array = (low + high) / 2.0
+    else:
+        center_array = np.asarray(center, dtype=np.float64)
+    radius = float(np.quantile(np.linalg.norm(inliers - center_array, axis=1), quantile))
+    if not radius > 1e-9 * max(1.0, float(np.abs(center_array).max())):
+        raise NeroInputError(
+            f"{source}: its points (nearly) all coincide, so they cannot size the object; re-run ns-process-data to rebuild it, "
+            "or remove ply_file_path from transforms.json to size the object from the cameras"
+        )
+    return Sphere(center=_as_tuple(center_array), radius=radius)
+
+
+def sphere_from_cameras(
+    camera_to_worlds: Float[Tensor, "num_cameras 3 4"],
+    half_fov: float,
+    source: str,
+    center: Optional[Tuple[float, float, float]] = None,
+) -> Sphere:
+    """Sphere the cameras look at, for when there are no points.
+
+    The center is the point closest to all optical axes (nerfstudio's `focus_of_attention`, which drops cameras
+    that have it behind them); the radius is the one that just fills the narrower half field of view `half_fov`
+    (radians) at the median camera distance. Raises when the axes are parallel or meet behind the cameras.
+    `center` overrides the estimated center. `source` names the file in error messages.
+    """
+    poses = camera_to_worlds.double()
+    origins = poses[:, :3, 3]
+    if center is None:
+        directions = -poses[:, :3, 2]
+        directions = directions / directions.norm(dim=-1, keepdim=True)
+        spread = torch.eye(3, dtype=poses.dtype) - directions[:, :, None] * directions[:, None, :]
+        if torch.linalg.eigvalsh(spread.mean(0)).min() < MIN_AXIS_SPREAD:
+            raise NeroInputError(
+                f"{source}: the cameras' optical axes are parallel, so they do not look at a common object; "
+                "photograph the object from around it, or give its center and radius with "
+                "--pipeline.datamanager.dataparser.center X Y Z and --pipeline.datamanager.dataparser.radius R"
+            )
+        homogeneous = torch.cat([poses, poses.new_tensor([0, 0, 0, 1]).expand(len(poses), 1, 4)], dim=1)
+        focus = focus_of_attention(homogeneous, initial_focus=origins.mean(0))
+        in_front = ((focus - origins) * directions).sum(-1) > 0
+        if in_front.double().mean() < 0.5:
+            raise NeroInputError(
+                f"{source}: the cameras' optical axes do not meet in front of them (most cameras look away from "
+                "each other); photograph the object from around it, or give its center and radius with "
+                "--pipeline.datamanager.dataparser.center X Y Z and --pipeline.datamanager.dataparser.radius R"
+            )
+        center_tensor = focus
+    else:
+        center_tensor = poses.new_tensor(center)
+    distance = float((origins - center_tensor).norm(dim=-1).median())
+    return Sphere(center=_as_tuple(center_tensor.numpy()), radius=distance * math.sin(half_fov))
+
+
+def normalization_transform(sphere: Sphere, object_radius: float) -> Tuple[Float[Tensor, "3 4"], float]:
+    """(transform, scale) that map `sphere` to the sphere of radius `object_radius` at the origin."""
+    transform = torch.eye(4)[:3, :]
+    transform[:, 3] = -torch.tensor(sphere.center, dtype=torch.float32)
+    return transform, object_radius / sphere.radius
+
+
+def normalize_points(
+    points: Float[Tensor, "*bs 3"], transform: Float[Tensor, "3 4"], scale: float
+) -> Float[Tensor, "*bs 3"]:
+    """Input frame -> normalized frame."""
+    transform = transform.to(points)
+    return scale * (points @ transform[:, :3].T + transform[:, 3])
+
+
+def denormalize_points(points: ArrayT, transform: Float[Tensor, "3 4"], scale: float) -> ArrayT:
+    """Normalized frame -> input frame (e.g. for exported meshes); numpy in, numpy out."""
+    if isinstance(points, np.ndarray):
+        matrix = transform.double().numpy()
+        return ((points / scale - matrix[:, 3]) @ matrix[:, :3]).astype(points.dtype)
+    transform = transform.to(points)
+    return (points / scale - transform[:, 3]) @ transform[:, :3]
+
+
+def normalize_poses(
+    camera_to_worlds: Float[Tensor, "num_cameras 3 4"], transform: Float[Tensor, "3 4"], scale: float
+) -> Float[Tensor, "num_cameras 3 4"]:
+    """Camera-to-world poses, input frame -> normalized frame (rotations turn, origins move and scale).
+
+    The inverse is nerfstudio's `transform_poses_to_original_space(..., camera_convention="opengl")`.
+    """
+    transform = transform.to(camera_to_worlds)
+    rotations = transform[:, :3] @ camera_to_worlds[:, :, :3]
+    origins = normalize_points(camera_to_worlds[:, :, 3], transform, scale)
+    return torch.cat([rotations, origins[:, :, None]], dim=-1)
+
+
+def _as_tuple(vector: np.ndarray) -> Tuple[float, float, float]:
+    return (float(vector[0]), float(vector[1]), float(vector[2]))

@@ -1,0 +1,77 @@
+"""Pixel sampler that draws a fixed share of each batch from the object (mask) and the rest from the background."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Type, Union
+
+import torch
+from jaxtyping import Bool, Int
+from nerfstudio.data.pixel_samplers import PixelSampler, PixelSamplerConfig
+from torch import Tensor
+
+
+@dataclass
+class ForegroundRatioPixelSamplerConfig(PixelSamplerConfig):
+    """Config for ForegroundRatioPixelSampler."""
+
+    _target: Type = field(default_factory=lambda: ForegroundRatioPixelSampler)
+    """Target class to instantiate."""
+    foreground_ratio: float = 0.8
+    """Share of rays drawn from mask pixels when there are masks (NeroDataManagerConfig.foreground_ratio sets it)."""
+
+
+class ForegroundRatioPixelSampler(PixelSampler):
+    """With masks, `round(ratio * n)` rays come from mask pixels and the rest from background pixels, so the
+    background (far-field) branch still sees rays. Without masks (or with ignore_mask) it samples uniformly like
+    nerfstudio's PixelSampler. The sampled batch keeps "mask" for an optional mask loss.
+    """
+
+    config: ForegroundRatioPixelSamplerConfig
+
+    def __init__(self, config: ForegroundRatioPixelSamplerConfig, **kwargs) -> None:
+        super().__init__(config, **kwargs)
+        self.config.foreground_ratio = self.kwargs.get("foreground_ratio", self.config.foreground_ratio)
+
+    def sample_method(
+        self,
+        batch_size: int,
+        num_images: int,
+        image_height: int,
+        image_width: int,
+        mask: Optional[Tensor] = None,
+        device: Union[torch.device, str] = "cpu",
+    ) -> Int[Tensor, "batch_size 3"]:
+        if not isinstance(mask, Tensor) or self.config.ignore_mask:
+            return super().sample_method(batch_size, num_images, image_height, image_width, device=device)
+        foreground = mask.reshape(num_images, image_height, image_width).bool()
+        num_foreground = round(self.config.foreground_ratio * batch_size)
+        foreground_indices = self._sample_where(foreground, num_foreground, device)
+        # An image set without foreground (or without background) gives all its rays to the other side.
+        background_indices = self._sample_where(~foreground, batch_size - len(foreground_indices), device)
+        if len(background_indices) < batch_size - len(foreground_indices):
+            foreground_indices = self._sample_where(foreground, batch_size - len(background_indices), device)
+        indices = torch.cat([foreground_indices, background_indices])
+        return indices[torch.randperm(len(indices), device=indices.device)]
+
+    def _sample_where(
+        self, allowed: Bool[Tensor, "num_images height width"], count: int, device: Union[torch.device, str]
+    ) -> Int[Tensor, "count_or_fewer 3"]:
+        """`count` uniform (image, y, x) indices where `allowed`, by rejection; fewer only if nothing is allowed.
+
+        Rejection keeps memory flat on large image sets; after max_num_iterations rounds (a tiny allowed region)
+        the rest is drawn from the list of allowed pixels.
+        """
+        shape = torch.tensor(allowed.shape, device=allowed.device)
+        chosen = torch.empty((0, 3), dtype=torch.long, device=allowed.device)
+        for _ in range(self.config.max_num_iterations):
+            if len(chosen) >= count:
+                break
+            candidates = (torch.rand((2 * (count - len(chosen)), 3), device=allowed.device) * shape).long()
+            chosen = torch.cat([chosen, candidates[allowed[candidates[:, 0], candidates[:, 1], candidates[:, 2]]]])
+        remaining = count - len(chosen)
+        if remaining > 0:
+            pixels = torch.nonzero(allowed)
+            if len(pixels) > 0:
+                chosen = torch.cat([chosen, pixels[torch.randint(len(pixels), (remaining,), device=allowed.device)]])
+        return chosen[:count].to(device)
