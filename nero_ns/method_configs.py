@@ -8,7 +8,7 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from nero_ns.datamanagers.nero_datamanager import NeroDataManagerConfig
-from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig, nero_dataparser_spec
+from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
 from nero_ns.engine.schedulers import WarmupCosineSchedulerConfig
 from nero_ns.engine.trainer import NeroTrainerConfig
 from nero_ns.exporters.ns_export import install_export_commands
@@ -17,9 +17,6 @@ from nero_ns.models.nero_shape import NeroShapeModelConfig
 # `ns-export nero-mesh`: nerfstudio's exporter has a fixed list of subcommands; see nero_ns/exporters/ns_export.py.
 install_export_commands()
 
-SHAPE_STEPS = 3000
-"""Default Stage I length: about 25 minutes on 2 CPU cores, a couple of minutes on a GPU."""
-
 nero_shape = MethodSpecification(
     config=NeroTrainerConfig(
         method_name="nero-shape",
@@ -27,7 +24,7 @@ nero_shape = MethodSpecification(
         steps_per_eval_image=1000,
         steps_per_eval_all_images=1_000_000,
         steps_per_save=250,
-        max_num_iterations=SHAPE_STEPS,
+        max_num_iterations=3000,
         mixed_precision=False,
         pipeline=VanillaPipelineConfig(
             datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig()),
@@ -36,11 +33,11 @@ nero_shape = MethodSpecification(
         optimizers={
             "fields": {
                 "optimizer": AdamOptimizerConfig(lr=5e-3, eps=1e-15),
-                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=100, max_steps=SHAPE_STEPS),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=100),
             },
             "far_field": {
                 "optimizer": AdamOptimizerConfig(lr=5e-3, eps=1e-15),
-                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=100, max_steps=SHAPE_STEPS),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=100),
             },
         },
         viewer=ViewerConfig(num_rays_per_chunk=1024),
@@ -49,4 +46,3 @@ nero_shape = MethodSpecification(
     description="NeRO Stage I: watertight geometry of shiny objects (SDF + far field + split-sum shading).",
 )
 
-nero_dataparser = nero_dataparser_spec

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Type
+from typing import Optional, Type
 
 from nerfstudio.engine.schedulers import Scheduler, SchedulerConfig
 from torch.optim import Optimizer, lr_scheduler
@@ -21,8 +21,8 @@ class WarmupCosineSchedulerConfig(SchedulerConfig):
     _target: Type = field(default_factory=lambda: WarmupCosineScheduler)
     warmup_steps: int = 100
     """Steps of linear warm-up."""
-    max_steps: int = 3000
-    """Step at which the cosine reaches its floor."""
+    max_steps: Optional[int] = None
+    """Step at which the cosine reaches its floor; None follows the trainer's --max-num-iterations."""
     final_factor: float = 0.05
     """Learning-rate factor at the end of the decay."""
 
@@ -33,6 +33,7 @@ class WarmupCosineScheduler(Scheduler):
     config: WarmupCosineSchedulerConfig
 
     def get_scheduler(self, optimizer: Optimizer, lr_init: float) -> lr_scheduler.LRScheduler:
+        assert self.config.max_steps is not None, "NeroTrainer sets max_steps from --max-num-iterations"
         warmup, max_steps, floor = self.config.warmup_steps, self.config.max_steps, self.config.final_factor
 
         def factor(step: int) -> float:

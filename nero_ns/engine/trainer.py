@@ -10,12 +10,14 @@ from typing import Literal, Type
 import torch
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
 
+from nero_ns.engine.schedulers import WarmupCosineSchedulerConfig
 from nero_ns.errors import friendly_errors
 
 
 @dataclass
 class NeroTrainerConfig(TrainerConfig):
-    """TrainerConfig whose trainer never leaves a half-written checkpoint."""
+    """TrainerConfig whose trainer never leaves a half-written checkpoint and whose learning-rate schedules follow
+    --max-num-iterations."""
 
     _target: Type = field(default_factory=lambda: NeroTrainer)
 
@@ -25,6 +27,10 @@ class NeroTrainer(Trainer):
     the newest complete `step-*.ckpt` is always loadable with `--load-dir` to resume."""
 
     def setup(self, test_mode: Literal["test", "val", "inference"] = "val") -> None:
+        for group in self.config.optimizers.values():
+            scheduler = group.get("scheduler")
+            if isinstance(scheduler, WarmupCosineSchedulerConfig) and scheduler.max_steps is None:
+                scheduler.max_steps = self.config.max_num_iterations
         with friendly_errors():
             super().setup(test_mode=test_mode)
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs nero-ns and what it needs at run time on a fresh Debian machine.
+# The README runs it as: pip install torch==2.14.1 torchvision==0.29.1 && ./install.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# System libraries: libusb for open3d (imported by ns-export), colmap and ffmpeg for ns-process-data.
+SYSTEM_PACKAGES="libusb-1.0-0 colmap ffmpeg"
+missing=""
+for package in $SYSTEM_PACKAGES; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+fi
+
+python3 -m pip install -q torch==2.14.1 torchvision==0.29.1
+python3 -m pip install -q -e ".[dev]"
+echo "nero-ns installed: try 'ns-train nero-shape --help' or 'bash demo.sh'"
