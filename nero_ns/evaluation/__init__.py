@@ -1,0 +1,1 @@
+"""Evaluation of nero outputs against ground truth (`nero-eval`)."""

@@ -1,0 +1,25 @@
+"""`nero-eval`: evaluation subcommands. Add one by writing a dataclass with a `main()` and a line in
+`EVALUATION_COMMANDS`; tyro builds the subcommand union from that dict."""
+
+from __future__ import annotations
+
+from typing import Dict, Type
+
+import tyro
+
+from nero_ns.evaluation.geometry import GeometryEvaluation
+
+EVALUATION_COMMANDS: Dict[str, Type] = {
+    "geometry": GeometryEvaluation,
+}
+"""Subcommand name -> dataclass with a `main()`, shown in this order by `nero-eval --help`."""
+
+
+def entrypoint() -> None:
+    """Console script `nero-eval`."""
+    tyro.extras.set_accent_color("bright_yellow")
+    tyro.extras.subcommand_cli_from_dict(EVALUATION_COMMANDS, prog="nero-eval").main()
+
+
+if __name__ == "__main__":
+    entrypoint()
