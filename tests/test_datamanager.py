@@ -1,0 +1,110 @@
+"""NeroDataManager and ForegroundRatioPixelSampler: measured foreground share, ray geometry, fallbacks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nero_ns.datamanagers.nero_datamanager import NeroDataManagerConfig
+from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
+from nero_ns.datamanagers.pixel_samplers import ForegroundRatioPixelSamplerConfig
+from nero_ns.errors import NeroInputError
+from test_dataparser import SPHERE_CENTER, SPHERE_RADIUS, write_sphere_scene
+
+
+@pytest.fixture(scope="module")
+def masked_scene(tmp_path_factory):
+    return write_sphere_scene(tmp_path_factory.mktemp("masked"))
+
+
+def make_datamanager(data, **options):
+    config = NeroDataManagerConfig(dataparser=NeroDataParserConfig(data=data, eval_mode="all"), **options)
+    return config.setup(device="cpu")
+
+
+def distance_to_true_sphere(datamanager, ray_bundle) -> torch.Tensor:
+    """How far each ray passes from the scene's true sphere surface (negative: it goes through the sphere)."""
+    outputs = datamanager.train_dataparser_outputs
+    transform, scale = outputs.dataparser_transform, outputs.dataparser_scale
+    center = scale * (transform[:, :3] @ torch.tensor(SPHERE_CENTER, dtype=torch.float32) + transform[:, 3])
+    to_center = center - ray_bundle.origins
+    along = (to_center * ray_bundle.directions).sum(-1, keepdim=True)
+    closest = (to_center - along * ray_bundle.directions).norm(dim=-1)
+    return closest - scale * SPHERE_RADIUS
+
+
+@pytest.mark.parametrize("ratio", [0.8, 0.5])
+def test_foreground_share_is_measured_on_sampled_rays(masked_scene, ratio):
+    datamanager = make_datamanager(masked_scene, foreground_ratio=ratio)
+    assert datamanager.get_train_rays_per_batch() == 512
+    shares, pixel_share = [], float(datamanager.train_image_dataloader.cached_collated_batch["mask"].float().mean())
+    for step in range(8):
+        ray_bundle, batch = datamanager.next_train(step)
+        assert batch["image"].shape == (512, 3) and batch["mask"].shape == (512, 1)
+        shares.append(float(batch["mask"].float().mean()))
+        # The mask values are the images' own: rays from mask pixels go through the (normalized) sphere.
+        gap = distance_to_true_sphere(datamanager, ray_bundle)
+        assert (gap[batch["mask"][:, 0]] < 1e-3).all() and (gap[~batch["mask"][:, 0]] > -1e-3).all()
+    assert abs(sum(shares) / len(shares) - ratio) < 0.03
+    assert pixel_share < 0.35  # uniform sampling would have given about this share
+
+
+def test_eval_batches_keep_masks_and_ratio(masked_scene):
+    datamanager = make_datamanager(masked_scene)
+    _, batch = datamanager.next_eval(0)
+    assert batch["mask"].shape == (512, 1) and abs(float(batch["mask"].float().mean()) - 0.8) < 0.03
+
+
+def test_without_masks_sampling_is_uniform(tmp_path):
+    datamanager = make_datamanager(write_sphere_scene(tmp_path / "bare", masks=False, points=False))
+    hits = []
+    for step in range(8):
+        ray_bundle, batch = datamanager.next_train(step)
+        assert "mask" not in batch
+        hits.append(distance_to_true_sphere(datamanager, ray_bundle) < 0)
+    masked = write_sphere_scene(tmp_path / "masked", points=False)
+    masks = make_datamanager(masked).train_image_dataloader.cached_collated_batch["mask"]
+    assert abs(float(torch.cat(hits).float().mean()) - float(masks.float().mean())) < 0.03
+
+
+def test_hdr_images_reach_the_batch_linear(tmp_path):
+    datamanager = make_datamanager(write_sphere_scene(tmp_path / "hdr", hdr=True, masks=False, points=False))
+    _, batch = datamanager.next_train(0)
+    assert datamanager.train_dataparser_outputs.metadata["color_space"] == "linear"
+    assert float(batch["image"].max()) == pytest.approx(3.6, abs=1e-5)
+
+
+def sampler_batch(mask: torch.Tensor) -> dict:
+    num_images, height, width = mask.shape
+    return {"image": torch.rand(num_images, height, width, 3), "mask": mask[..., None], "image_idx": torch.arange(num_images)}
+
+
+def test_sampler_falls_back_when_one_side_is_empty():
+    sampler = ForegroundRatioPixelSamplerConfig().setup(num_rays_per_batch=512, foreground_ratio=0.8)
+    no_object = sampler.sample(sampler_batch(torch.zeros(3, 20, 30, dtype=torch.bool)))
+    all_object = sampler.sample(sampler_batch(torch.ones(3, 20, 30, dtype=torch.bool)))
+    assert len(no_object["mask"]) == 512 and not no_object["mask"].any()
+    assert len(all_object["mask"]) == 512 and all_object["mask"].all()
+
+
+def test_sampler_finds_a_tiny_object_and_spreads_over_images():
+    mask = torch.zeros(4, 50, 60, dtype=torch.bool)
+    mask[2, 10, 7] = True  # one object pixel among 12000
+    batch = ForegroundRatioPixelSamplerConfig().setup(num_rays_per_batch=512, foreground_ratio=0.8).sample(sampler_batch(mask))
+    foreground = batch["indices"][batch["mask"][:, 0]]
+    assert len(foreground) == 410 and (foreground == torch.tensor([2, 10, 7])).all()
+    background = batch["indices"][~batch["mask"][:, 0]]
+    assert set(background[:, 0].tolist()) == {0, 1, 2, 3}
+
+
+def test_ignore_mask_samples_uniformly():
+    mask = torch.zeros(2, 40, 40, dtype=torch.bool)
+    mask[:, :4] = True  # 10% of the pixels
+    config = ForegroundRatioPixelSamplerConfig(ignore_mask=True)
+    batch = config.setup(num_rays_per_batch=4096, foreground_ratio=0.8).sample(sampler_batch(mask))
+    assert abs(float(batch["mask"].float().mean()) - 0.1) < 0.03
+
+
+def test_ratio_outside_unit_interval_is_rejected(masked_scene):
+    with pytest.raises(NeroInputError, match="foreground-ratio is 1.5"):
+        make_datamanager(masked_scene, foreground_ratio=1.5)
