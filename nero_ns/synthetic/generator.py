@@ -1,0 +1,281 @@
+"""Write a generated glossy scene to disk as a nerfstudio dataset plus ground truth (see the package docstring)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import imageio.v3 as iio
+import mitsuba as mi
+import numpy as np
+import trimesh
+from jaxtyping import Float, UInt8
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from nerfstudio.utils.rich_utils import CONSOLE
+
+from nero_ns.colors import linear_to_srgb
+from nero_ns.synthetic.cameras import PinholeIntrinsics, camera_distance_for_fill, orbit_cameras
+from nero_ns.synthetic.config import SyntheticSceneConfig
+from nero_ns.synthetic.envmap import ENVMAP_CONVENTION, procedural_environment, sample_latlong
+from nero_ns.synthetic.render import (
+    MASK_SPP,
+    DiffuseMesh,
+    Floor,
+    SceneLayout,
+    coverage_scene,
+    render_view,
+    select_variant,
+    shaded_scene,
+    write_exr,
+)
+from nero_ns.synthetic.shapes import make_shape
+
+CAMERA_CONVENTION = (
+    "transform_matrix is camera-to-world in the world frame (z up), OpenGL/nerfstudio camera: x right, y up, "
+    "looking down -z; OPENCV pinhole, principal point at the image center, pixel (i, j) spans [i, i+1]x[j, j+1]"
+)
+# Independent random streams, so that toggling one option (e.g. --no-floor) leaves everything else unchanged.
+STREAM_ENV_TRAIN, STREAM_ENV_RELIGHT, STREAM_TRAIN_CAMERAS, STREAM_TEST_CAMERAS = 0, 1, 2, 3
+STREAM_FLOOR, STREAM_DISTRACTORS, STREAM_POINTS = 4, 5, 6
+
+
+@dataclass
+class RenderJob:
+    """One folder of renders: which scene, which cameras, where the images and masks go."""
+
+    name: str
+    folder: Path
+    poses: Float[np.ndarray, "n 4 4"]
+    scene: "mi.Scene"
+    spp: int
+    mask_scene: Optional["mi.Scene"]
+
+
+def _stream(config: SyntheticSceneConfig, stream: int) -> np.random.Generator:
+    return np.random.default_rng([config.seed, stream])
+
+
+def _to_uint8(image: Float[np.ndarray, "h w c"]) -> UInt8[np.ndarray, "h w c"]:
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _floor(config: SyntheticSceneConfig, lowest_point: float) -> Floor:
+    rng = _stream(config, STREAM_FLOOR)
+    tint = rng.uniform(0.85, 1.15, 3)
+    dark, light = np.clip(rng.uniform(0.08, 0.15) * tint, 0, 1), np.clip(rng.uniform(0.45, 0.65) * tint, 0, 1)
+    return Floor(
+        center_xy=(config.object_center[0], config.object_center[1]),
+        height=lowest_point - 0.01 * config.object_radius,
+        half_size=6.0 * config.object_radius,
+        cells=16,
+        colors=(tuple(dark.tolist()), tuple(light.tolist())),
+    )
+
+
+def _distractor_meshes(config: SyntheticSceneConfig, ground_height: float) -> List[tuple[trimesh.Trimesh, tuple]]:
+    """A box, a ball and a tall cylinder standing on the ground 2.4-3.0 radii from the object center: low enough
+    that they never cut the line of sight from a camera at 15 degrees or more to the object's bounding sphere."""
+    rng = _stream(config, STREAM_DISTRACTORS)
+    radius = config.object_radius
+    unit_shapes = [
+        trimesh.creation.box(extents=[0.6, 0.6, 0.6]),
+        trimesh.creation.icosphere(subdivisions=3, radius=0.35),
+        trimesh.creation.cylinder(radius=0.25, height=0.8, sections=32),
+    ]
+    start = rng.uniform(0.0, 2.0 * np.pi)
+    meshes = []
+    for index, mesh in enumerate(unit_shapes):
+        azimuth = start + index * 2.0 * np.pi / 3.0 + rng.uniform(-0.4, 0.4)
+        distance = rng.uniform(2.4, 3.0) * radius
+        mesh.apply_transform(trimesh.transformations.rotation_matrix(rng.uniform(0, np.pi), [0, 0, 1]))
+        mesh.apply_scale(radius)
+        mesh.apply_translation(
+            [
+                config.object_center[0] + distance * np.cos(azimuth),
+                config.object_center[1] + distance * np.sin(azimuth),
+                ground_height - mesh.bounds[0, 2],
+            ]
+        )
+        meshes.append((mesh, tuple(rng.uniform(0.15, 0.8, 3).tolist())))
+    return meshes
+
+
+def _floor_albedo(floor: Floor, points_xy: Float[np.ndarray, "n 2"]) -> Float[np.ndarray, "n 3"]:
+    uv = (points_xy - np.asarray(floor.center_xy)) / (2.0 * floor.half_size) + 0.5
+    cell_parity = (np.floor(uv * floor.cells).astype(int).sum(-1) % 2)[:, None]
+    return np.where(cell_parity == 0, np.asarray(floor.colors[0]), np.asarray(floor.colors[1]))
+
+
+def sparse_points(
+    config: SyntheticSceneConfig,
+    object_mesh: trimesh.Trimesh,
+    floor: Optional[Floor],
+    distractors: List[tuple[trimesh.Trimesh, tuple]],
+    environment: Float[np.ndarray, "h w 3"],
+) -> tuple[Float[np.ndarray, "n 3"], UInt8[np.ndarray, "n 3"]]:
+    """COLMAP-like points: the object surface with noise of 0.5% of its radius, plus ~10% outliers on the floor,
+    the distractors and far away in the background. Colors are sRGB albedo (background: environment radiance)."""
+    rng = _stream(config, STREAM_POINTS)
+    radius, center = config.object_radius, np.asarray(config.object_center)
+    surface, _ = trimesh.sample.sample_surface(object_mesh, config.num_points, seed=rng)
+    surface = surface + rng.normal(0.0, 0.005 * radius, surface.shape)
+    surface_colors = np.asarray(config.base_color) * rng.uniform(0.6, 1.0, (len(surface), 1))
+
+    weights = {"floor": 0.5 if floor else 0.0, "distractors": 0.25 if distractors else 0.0, "background": 0.25}
+    total_weight = sum(weights.values())
+    num_outliers = int(round(config.num_points / 9.0))
+    counts = {name: int(round(num_outliers * weight / total_weight)) for name, weight in weights.items()}
+    points, colors = [surface], [surface_colors]
+    if floor is not None:
+        angle = rng.uniform(0.0, 2.0 * np.pi, counts["floor"])
+        distance = 4.0 * radius * np.sqrt(rng.uniform(0.0, 1.0, counts["floor"]))
+        xy = center[:2] + np.stack([np.cos(angle), np.sin(angle)], -1) * distance[:, None]
+        points.append(np.concatenate([xy, np.full((len(xy), 1), floor.height)], -1))
+        colors.append(_floor_albedo(floor, xy))
+    if distractors:
+        merged = trimesh.util.concatenate([mesh for mesh, _ in distractors])
+        face_colors = np.concatenate([np.tile(color, (len(mesh.faces), 1)) for mesh, color in distractors])
+        on_distractors, face_index = trimesh.sample.sample_surface(merged, counts["distractors"], seed=rng)
+        points.append(on_distractors)
+        colors.append(face_colors[face_index])
+    direction = rng.normal(size=(counts["background"], 3))
+    direction[:, 2] = np.abs(direction[:, 2])
+    direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+    points.append(center + direction * rng.uniform(6.0, 12.0, (len(direction), 1)) * radius)
+    colors.append(sample_latlong(environment, direction))
+    return np.concatenate(points), _to_uint8(linear_to_srgb(np.concatenate(colors)))
+
+
+def _write_transforms(
+    path: Path, intrinsics: PinholeIntrinsics, poses: np.ndarray, with_masks: bool, ply_file: Optional[str] = None
+) -> None:
+    frames = []
+    for index, pose in enumerate(poses):
+        frame = {"file_path": f"images/frame_{index:05d}.png", "transform_matrix": pose.tolist()}
+        if with_masks:
+            frame["mask_path"] = f"masks/frame_{index:05d}.png"
+        frames.append(frame)
+    transforms = {**intrinsics.as_transforms_fields(), "frames": frames}
+    if ply_file is not None:
+        transforms["ply_file_path"] = ply_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(transforms, indent=2))
+
+
+def _render_jobs(jobs: List[RenderJob], intrinsics: PinholeIntrinsics, seed: int) -> None:
+    total = sum(len(job.poses) for job in jobs)
+    columns = (
+        TextColumn("[bold blue]{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    render_index = 0
+    with Progress(*columns, console=CONSOLE) as progress:
+        task = progress.add_task("Rendering", total=total)
+        for job in jobs:
+            progress.update(task, description=job.name)
+            (job.folder / "images").mkdir(parents=True, exist_ok=True)
+            if job.mask_scene is not None:
+                (job.folder / "masks").mkdir(parents=True, exist_ok=True)
+            for index, pose in enumerate(job.poses):
+                render_seed = (seed * 1_000_003 + render_index) % 2**32
+                render_index += 1
+                image = render_view(job.scene, pose, intrinsics, job.spp, render_seed)
+                iio.imwrite(job.folder / "images" / f"frame_{index:05d}.png", _to_uint8(linear_to_srgb(image)))
+                if job.mask_scene is not None:
+                    coverage = render_view(job.mask_scene, pose, intrinsics, MASK_SPP, render_seed)[..., 0]
+                    mask = np.where(coverage >= 0.5, 255, 0).astype(np.uint8)
+                    iio.imwrite(job.folder / "masks" / f"frame_{index:05d}.png", mask)
+                progress.advance(task)
+
+
+def generate_scene(config: SyntheticSceneConfig) -> Path:
+    """Render the configured scene into `config.output_dir` and return that folder."""
+    config.validate()
+    variant = select_variant(config.variant)
+    mi.set_variant(variant)
+    output_dir = Path(config.output_dir)
+    gt_dir = output_dir / "gt"
+    gt_dir.mkdir(parents=True, exist_ok=True)
+    center, radius = np.asarray(config.object_center, dtype=np.float64), float(config.object_radius)
+
+    object_mesh = make_shape(config.shape)
+    object_mesh.apply_scale(radius)
+    object_mesh.apply_translation(center)
+    object_mesh.export(gt_dir / "mesh.ply", vertex_normal=True)
+
+    env_train = procedural_environment(_stream(config, STREAM_ENV_TRAIN), config.envmap_height, "day")
+    env_relight = procedural_environment(_stream(config, STREAM_ENV_RELIGHT), config.envmap_height, "dusk")
+    write_exr(gt_dir / "env_train.exr", env_train)
+    write_exr(gt_dir / "env_relight.exr", env_relight)
+
+    lowest_point = float(object_mesh.vertices[:, 2].min())
+    floor = _floor(config, lowest_point) if config.floor else None
+    distractors = _distractor_meshes(config, floor.height if floor else lowest_point) if config.distractors else []
+
+    intrinsics = PinholeIntrinsics(config.resolution, config.resolution, config.fov_x_deg)
+    distance = camera_distance_for_fill(radius, config.fov_x_deg, config.fill_fraction)
+    train_poses, test_poses = (
+        orbit_cameras(_stream(config, stream), count, center, radius, distance, config.elevation_range_deg)
+        for stream, count in ((STREAM_TRAIN_CAMERAS, config.num_train_views), (STREAM_TEST_CAMERAS, config.num_test_views))
+    )
+
+    with tempfile.TemporaryDirectory(prefix="nero-synth-") as scratch:
+        distractor_files = []
+        for index, (mesh, color) in enumerate(distractors):
+            mesh.export(Path(scratch) / f"distractor_{index}.ply")
+            distractor_files.append(DiffuseMesh(Path(scratch) / f"distractor_{index}.ply", color))
+        layout = SceneLayout(
+            gt_dir / "mesh.ply", config.base_color, config.metallic, config.roughness, floor, distractor_files
+        )
+        train_scene = shaded_scene(layout, gt_dir / "env_train.exr", with_surroundings=True)
+        relight_scene = shaded_scene(layout, gt_dir / "env_relight.exr", with_surroundings=False)
+        jobs = [
+            RenderJob("train views", output_dir, train_poses, train_scene, config.spp, None),
+            RenderJob("test views", gt_dir / "test", test_poses, train_scene, config.spp, None),
+            RenderJob("relight views", gt_dir / "relight", test_poses, relight_scene, config.spp, None),
+        ]
+        if config.masks:
+            occluded_coverage = coverage_scene(layout, with_surroundings=True)
+            jobs[0].mask_scene = jobs[1].mask_scene = occluded_coverage
+            jobs[2].mask_scene = coverage_scene(layout, with_surroundings=False)
+        _render_jobs(jobs, intrinsics, config.seed)
+
+    ply_file = None
+    if config.points:
+        xyz, rgb = sparse_points(config, object_mesh, floor, distractors, env_train)
+        trimesh.PointCloud(xyz, colors=rgb).export(output_dir / "sparse_pc.ply")
+        ply_file = "sparse_pc.ply"
+    _write_transforms(output_dir / "transforms.json", intrinsics, train_poses, config.masks, ply_file)
+    _write_transforms(gt_dir / "test" / "transforms.json", intrinsics, test_poses, config.masks)
+    _write_transforms(gt_dir / "relight" / "transforms.json", intrinsics, test_poses, config.masks)
+
+    materials = {
+        "shape": config.shape,
+        "base_color": list(config.base_color),
+        "metallic": config.metallic,
+        "roughness": config.roughness,
+        "bsdf": "Mitsuba 3 principled: specular 0.5 (dielectric F0 0.04), no sheen, clearcoat or anisotropy",
+        "object_center": center.tolist(),
+        "object_radius": radius,
+        "up_axis": [0.0, 0.0, 1.0],
+        "floor_height": floor.height if floor else None,
+        "num_distractors": len(distractors),
+        "envmap_train": "env_train.exr",
+        "envmap_relight": "env_relight.exr",
+        "envmap_convention": ENVMAP_CONVENTION,
+        "camera_convention": CAMERA_CONVENTION,
+        "relight": "gt/relight: the object alone (no floor, no distractors) under env_relight.exr, test cameras",
+        "spp": config.spp,
+        "seed": config.seed,
+        "mitsuba_variant": variant,
+    }
+    (gt_dir / "materials.json").write_text(json.dumps(materials, indent=2))
+    CONSOLE.print(f"[bold green]Wrote {config.shape} scene ({variant}) to {output_dir}")
+    return output_dir
