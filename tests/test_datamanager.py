@@ -76,7 +76,8 @@ def test_hdr_images_reach_the_batch_linear(tmp_path):
 
 def sampler_batch(mask: torch.Tensor) -> dict:
     num_images, height, width = mask.shape
-    return {"image": torch.rand(num_images, height, width, 3), "mask": mask[..., None], "image_idx": torch.arange(num_images)}
+    image = torch.rand(num_images, height, width, 3)
+    return {"image": image, "mask": mask[..., None], "image_idx": torch.arange(num_images)}
 
 
 def test_sampler_falls_back_when_one_side_is_empty():
@@ -90,7 +91,8 @@ def test_sampler_falls_back_when_one_side_is_empty():
 def test_sampler_finds_a_tiny_object_and_spreads_over_images():
     mask = torch.zeros(4, 50, 60, dtype=torch.bool)
     mask[2, 10, 7] = True  # one object pixel among 12000
-    batch = ForegroundRatioPixelSamplerConfig().setup(num_rays_per_batch=512, foreground_ratio=0.8).sample(sampler_batch(mask))
+    sampler = ForegroundRatioPixelSamplerConfig().setup(num_rays_per_batch=512, foreground_ratio=0.8)
+    batch = sampler.sample(sampler_batch(mask))
     foreground = batch["indices"][batch["mask"][:, 0]]
     assert len(foreground) == 410 and (foreground == torch.tensor([2, 10, 7])).all()
     background = batch["indices"][~batch["mask"][:, 0]]

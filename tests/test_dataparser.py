@@ -150,7 +150,8 @@ def test_full_scene_is_normalized_from_points(full_scene):
     # Cameras stood 4 radii from the center: now 4 * 0.9 from the origin, still looking at it.
     poses = outputs.cameras.camera_to_worlds
     assert torch.allclose(poses[:, :, 3].norm(dim=-1), torch.full((8,), 3.6), atol=0.08)
-    assert torch.allclose((poses[:, :, 2] * poses[:, :, 3]).sum(-1) / poses[:, :, 3].norm(dim=-1), torch.ones(8), atol=1e-4)
+    facing = (poses[:, :, 2] * poses[:, :, 3]).sum(-1) / poses[:, :, 3].norm(dim=-1)  # camera +z points away
+    assert torch.allclose(facing, torch.ones(8), atol=1e-4)
     # Surface points land on the radius-0.9 sphere; the 60 outliers are kept but lie far outside it.
     xyz = outputs.metadata["points3D_xyz"]
     assert xyz.shape == (660, 3) and outputs.metadata["points3D_rgb"].dtype == torch.uint8
@@ -199,7 +200,8 @@ def test_user_center_and_radius_override_the_estimate(full_scene):
 
 def test_applied_transform_does_not_change_the_stored_map(scene_copy):
     before = parse(scene_copy, eval_mode="all")
-    edit_transforms(scene_copy, lambda meta: meta.update(applied_transform=[[0, 1, 0, 2], [1, 0, 0, 0], [0, 0, -1, 5]], applied_scale=3.0))
+    colmap_to_saved = [[0, 1, 0, 2], [1, 0, 0, 0], [0, 0, -1, 5]]
+    edit_transforms(scene_copy, lambda meta: meta.update(applied_transform=colmap_to_saved, applied_scale=3.0))
     after = parse(scene_copy, eval_mode="all")
     assert torch.equal(before.dataparser_transform, after.dataparser_transform)
     assert before.dataparser_scale == after.dataparser_scale
@@ -217,7 +219,8 @@ def test_color_space_follows_option_and_file_type(full_scene, tmp_path):
 
 
 def test_splits_follow_nerfstudio(full_scene):
-    train, evaluation = parse(full_scene, "train", train_split_fraction=0.75), parse(full_scene, "val", train_split_fraction=0.75)
+    train = parse(full_scene, "train", train_split_fraction=0.75)
+    evaluation = parse(full_scene, "val", train_split_fraction=0.75)
     assert len(train.image_filenames) == 6 and len(evaluation.image_filenames) == 2
     every_fourth = parse(full_scene, "val", eval_mode="interval", eval_interval=4)
     assert [path.name for path in every_fourth.image_filenames] == ["frame_000.png", "frame_004.png"]
@@ -235,7 +238,8 @@ def test_downscaled_folders_are_read_and_checked(scene_copy):
     for folder in ("images", "masks"):
         (scene_copy / f"{folder}_2").mkdir()
         for path in (scene_copy / folder).iterdir():
-            Image.open(path).resize((WIDTH // 2, HEIGHT // 2), Image.NEAREST).save(scene_copy / f"{folder}_2" / path.name)
+            half = Image.open(path).resize((WIDTH // 2, HEIGHT // 2), Image.NEAREST)
+            half.save(scene_copy / f"{folder}_2" / path.name)
     outputs = parse(scene_copy, eval_mode="all", downscale_factor=2)
     assert outputs.image_filenames[0].parent.name == "images_2"
     assert int(outputs.cameras.width[0]) == WIDTH // 2 and float(outputs.cameras.fx[0]) == FOCAL / 2
@@ -299,34 +303,43 @@ def _cameras_facing_away(root: Path) -> None:
 
 def _ply_with(points: np.ndarray):
     def corrupt(root: Path) -> None:
-        header = f"ply\nformat ascii 1.0\nelement vertex {len(points)}\nproperty float x\nproperty float y\nproperty float z\nend_header\n"
+        properties = "".join(f"property float {axis}\n" for axis in "xyz")
+        header = f"ply\nformat ascii 1.0\nelement vertex {len(points)}\n{properties}end_header\n"
         (root / "sparse_pc.ply").write_text(header + "".join(f"{x} {y} {z}\n" for x, y, z in points))
 
     return corrupt
 
 
+def _delete(relative: str):
+    return lambda root: (root / relative).unlink()
+
+
+def _edit_frame(index: int, edit):
+    return lambda root: edit_transforms(root, lambda meta: edit(meta["frames"][index]))
+
+
 BAD_INPUTS = {
-    "no transforms.json": (lambda root: (root / "transforms.json").unlink(), "transforms.json", "ns-process-data images"),
+    "no transforms.json": (_delete("transforms.json"), "transforms.json", "ns-process-data images"),
     "invalid json": (_replace_json('{"frames": [}'), "transforms.json", "not valid JSON"),
     "no frames": (_replace_json('{"fl_x": 1}'), "transforms.json", "frames"),
-    "bad matrix": (lambda root: edit_transforms(root, lambda meta: meta["frames"][2].update(transform_matrix=[[1, 0], [0, 1]])), "transforms.json", "4x4"),
+    "bad matrix": (_edit_frame(2, lambda frame: frame.update(transform_matrix=[[1, 0]])), "transforms.json", "4x4"),
     "no intrinsics": (lambda root: edit_transforms(root, lambda meta: meta.pop("fl_x")), "transforms.json", "fl_x"),
-    "image missing": (lambda root: (root / "images/frame_003.png").unlink(), "frame_003.png", "does not exist"),
+    "image missing": (_delete("images/frame_003.png"), "frame_003.png", "does not exist"),
     "image unreadable": (_write_file("images/frame_003.png", b"not a png at all"), "frame_003.png", "cannot be read"),
     "image wrong size": (_save_image("images/frame_003.png", (WIDTH + 2, HEIGHT)), "frame_003.png", "42x30"),
     "image 16-bit": (_save_image("images/frame_003.png", (WIDTH, HEIGHT), "I;16"), "frame_003.png", "8-bit"),
-    "mask wrong size": (_save_image("masks/frame_005.png", (WIDTH, HEIGHT + 1), "L"), "frame_005.png", "resize the mask"),
+    "mask wrong size": (_save_image("masks/frame_005.png", (WIDTH, HEIGHT + 1), "L"), "frame_005.png", "resize"),
     "mask rgb": (_save_image("masks/frame_005.png", (WIDTH, HEIGHT)), "frame_005.png", "single-channel"),
-    "mask missing": (lambda root: (root / "masks/frame_005.png").unlink(), "frame_005.png", "does not exist"),
-    "some masks": (lambda root: edit_transforms(root, lambda meta: meta["frames"][1].pop("mask_path")), "transforms.json", "mask_path"),
-    "too few images": (_keep_frames(3), "transforms.json", "min_images=5"),
+    "mask missing": (_delete("masks/frame_005.png"), "frame_005.png", "does not exist"),
+    "some masks": (_edit_frame(1, lambda frame: frame.pop("mask_path")), "transforms.json", "mask_path"),
+    "too few images": (_keep_frames(3), "transforms.json", "min-images 5"),
     "parallel cameras": (_parallel_cameras, "transforms.json", "parallel"),
     "cameras facing away": (_cameras_facing_away, "transforms.json", "do not meet in front"),
     "empty point cloud": (_ply_with(np.zeros((0, 3))), "sparse_pc.ply", "no (finite) points"),
     "too few points": (_ply_with(np.random.default_rng(0).normal(size=(5, 3))), "sparse_pc.ply", "at least 10"),
     "identical points": (_ply_with(np.ones((50, 3))), "sparse_pc.ply", "coincide"),
     "unreadable point cloud": (_write_file("sparse_pc.ply", b"garbage"), "sparse_pc.ply", "cannot be read"),
-    "point cloud missing": (lambda root: (root / "sparse_pc.ply").unlink(), "sparse_pc.ply", "does not exist"),
+    "point cloud missing": (_delete("sparse_pc.ply"), "sparse_pc.ply", "does not exist"),
 }
 
 
@@ -347,7 +360,10 @@ def test_missing_data_directory(tmp_path):
     assert "nowhere" in str(raised.value) and "\n" not in str(raised.value)
 
 
-@pytest.mark.parametrize("option", [{"object_radius": 1.5}, {"radius": -1.0}, {"point_outlier_quantile": 0.2}, {"downscale_factor": 0}])
+BAD_OPTIONS = [{"object_radius": 1.5}, {"radius": -1.0}, {"point_outlier_quantile": 0.2}, {"downscale_factor": 0}]
+
+
+@pytest.mark.parametrize("option", BAD_OPTIONS)
 def test_bad_options_are_named(full_scene, option):
     name = next(iter(option)).replace("_", "-")
     with pytest.raises(NeroInputError, match=f"dataparser.{name} is"):

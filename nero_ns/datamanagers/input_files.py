@@ -11,6 +11,7 @@ import numpy as np
 from jaxtyping import Float, UInt8
 from nerfstudio.cameras.cameras import CAMERA_MODEL_TO_TYPE
 from PIL import Image, UnidentifiedImageError
+from rich.progress import track
 
 from nero_ns.datamanagers.nero_dataset import is_hdr_image
 from nero_ns.errors import NeroInputError
@@ -48,8 +49,10 @@ def read_transforms(data: Path) -> Tuple[Path, Dict[str, Any]]:
         raise NeroInputError(f"No transforms.json in {data}; create one from your photos with `{PROCESS_HINT}`")
     try:
         meta = json.loads(transforms_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        reason = f"{error.msg} at line {error.lineno}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else "not UTF-8 text"
+    except UnicodeDecodeError as error:
+        raise NeroInputError(f"{transforms_path} is not UTF-8 text; regenerate it with `{PROCESS_HINT}`") from error
+    except json.JSONDecodeError as error:
+        reason = f"{error.msg} at line {error.lineno}, column {error.colno}"
         raise NeroInputError(
             f"{transforms_path} is not valid JSON ({reason}); fix it or regenerate it with `{PROCESS_HINT}`"
         ) from error
@@ -115,7 +118,7 @@ def check_frame_files(frames: list[FrameFiles], transforms_path: Path, downscale
         raise NeroInputError(
             f"{transforms_path} mixes HDR (.exr/.hdr) and 8-bit images; use one kind for all frames"
         )
-    for frame in frames:
+    for frame in track(frames, description="Checking images", transient=True):
         _check_image(frame, transforms_path, downscale_factor)
         if frame.mask is not None:
             _check_mask(frame, transforms_path, downscale_factor)
@@ -145,7 +148,8 @@ def _image_size(path: Path) -> Tuple[int, int, str]:
 def _check_image(frame: FrameFiles, transforms_path: Path, downscale_factor: int) -> None:
     if not frame.image.is_file():
         raise NeroInputError(
-            f"Image {frame.image} (listed in {transforms_path.name}) does not exist; {_missing_file_fix(downscale_factor)}"
+            f"Image {frame.image} (listed in {transforms_path.name}) does not exist; "
+            f"{_missing_file_fix(downscale_factor)}"
         )
     try:
         width, height, mode = _image_size(frame.image)
@@ -169,7 +173,8 @@ def _check_mask(frame: FrameFiles, transforms_path: Path, downscale_factor: int)
     assert frame.mask is not None
     if not frame.mask.is_file():
         raise NeroInputError(
-            f"Mask {frame.mask} (listed in {transforms_path.name}) does not exist; {_missing_file_fix(downscale_factor)}"
+            f"Mask {frame.mask} (listed in {transforms_path.name}) does not exist; "
+            f"{_missing_file_fix(downscale_factor)}"
         )
     try:
         with Image.open(frame.mask) as mask:
@@ -214,8 +219,8 @@ def read_point_cloud(path: Path) -> Tuple[Float[np.ndarray, "num_points 3"], UIn
     finite = np.isfinite(points).all(axis=1)
     if not finite.any():
         raise NeroInputError(
-            f"Point cloud {path} has no (finite) points; regenerate it with ns-process-data or remove ply_file_path from "
-            "transforms.json to size the object from the cameras"
+            f"Point cloud {path} has no (finite) points; regenerate it with ns-process-data or remove "
+            "ply_file_path from transforms.json to size the object from the cameras"
         )
     colors = np.asarray(loaded.visual.vertex_colors if isinstance(loaded, trimesh.Trimesh) else loaded.colors)
     if colors.shape[:1] != (len(points),):

@@ -24,7 +24,13 @@ from nerfstudio.plugins.registry_dataparser import DataParserSpecification
 from nerfstudio.utils.rich_utils import CONSOLE
 from torch import Tensor
 
-from nero_ns.datamanagers.input_files import FrameFiles, check_frame_files, frame_value, read_point_cloud, read_transforms
+from nero_ns.datamanagers.input_files import (
+    FrameFiles,
+    check_frame_files,
+    frame_value,
+    read_point_cloud,
+    read_transforms,
+)
 from nero_ns.datamanagers.normalization import (
     Sphere,
     normalization_transform,
@@ -149,8 +155,9 @@ class NeroDataParser(DataParser):
         frames: List[dict] = meta["frames"]
         if len(frames) < self.config.min_images:
             raise NeroInputError(
-                f"{transforms_path} lists {len(frames)} images, fewer than min_images={self.config.min_images}; "
-                "add photos from around the object (30+ work best) and re-run ns-process-data"
+                f"{transforms_path} lists {len(frames)} images, fewer than {OPTION_PREFIX}min-images "
+                f"{self.config.min_images}; add photos from around the object (30+ work best) and re-run "
+                "ns-process-data"
             )
 
         files = [self._frame_files(meta, frame, data_dir) for frame in frames]
@@ -175,14 +182,15 @@ class NeroDataParser(DataParser):
 
     def _check_options(self) -> None:
         config = self.config
-        problems = [
+        quantile = config.point_outlier_quantile
+        checks = [
             ("object-radius", config.object_radius, 0.0 < config.object_radius <= 1.0, "in (0, 1]"),
             ("radius", config.radius, config.radius is None or config.radius > 0.0, "positive"),
-            ("point-outlier-quantile", config.point_outlier_quantile, 0.5 < config.point_outlier_quantile <= 1.0, "in (0.5, 1]"),
+            ("point-outlier-quantile", quantile, 0.5 < quantile <= 1.0, "in (0.5, 1]"),
             ("downscale-factor", config.downscale_factor, config.downscale_factor >= 1, "1 or more"),
             ("min-images", config.min_images, config.min_images >= 1, "1 or more"),
         ]
-        for name, value, valid, requirement in problems:
+        for name, value, valid, requirement in checks:
             if not valid:
                 raise NeroInputError(f"{OPTION_PREFIX}{name} is {value}; it must be {requirement}")
 
@@ -215,7 +223,10 @@ class NeroDataParser(DataParser):
             return Sphere(center=tuple(float(c) for c in config.center), radius=float(config.radius))
         if points is not None:
             sphere = sphere_from_points(
-                points[0], source=str(data_dir / meta["ply_file_path"]), quantile=config.point_outlier_quantile, center=config.center
+                points[0],
+                source=str(data_dir / meta["ply_file_path"]),
+                quantile=config.point_outlier_quantile,
+                center=config.center,
             )
         else:
             half_fov = min(

@@ -71,8 +71,8 @@ def sphere_from_points(
     radius = float(np.quantile(np.linalg.norm(inliers - center_array, axis=1), quantile))
     if not radius > 1e-9 * max(1.0, float(np.abs(center_array).max())):
         raise NeroInputError(
-            f"{source}: its points (nearly) all coincide, so they cannot size the object; re-run ns-process-data to rebuild it, "
-            "or remove ply_file_path from transforms.json to size the object from the cameras"
+            f"{source}: its points (nearly) all coincide, so they cannot size the object; re-run ns-process-data to "
+            "rebuild it, or remove ply_file_path from transforms.json to size the object from the cameras"
         )
     return Sphere(center=_as_tuple(center_array), radius=radius)
 
