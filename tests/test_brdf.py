@@ -62,7 +62,8 @@ def test_ggx_distribution_projected_area_integrates_to_one(roughness):
     alpha = roughness_to_alpha(torch.tensor(roughness, dtype=F64))
     n = 1_000_000
     theta = (torch.arange(n, dtype=F64) + 0.5) * (math.pi / 2) / n
-    integral = (ggx_distribution(theta.cos(), alpha) * theta.cos() * theta.sin()).sum() * (math.pi / 2) / n * 2 * math.pi
+    integrand = ggx_distribution(theta.cos(), alpha) * theta.cos() * theta.sin()
+    integral = integrand.sum() * (math.pi / 2) / n * 2 * math.pi
     assert abs(integral.item() - 1.0) < 1e-3
     assert ggx_distribution(torch.tensor(-0.5, dtype=F64), alpha) == 0
 
@@ -87,8 +88,11 @@ def test_cook_torrance_closed_form_at_normal_incidence():
 def test_cook_torrance_is_reciprocal_and_zero_below_horizon():
     gen = torch.Generator().manual_seed(1)
     normal = unit(torch.randn(500, 3, dtype=F64, generator=gen))
-    view, light = unit(torch.randn(500, 3, dtype=F64, generator=gen)), unit(torch.randn(500, 3, dtype=F64, generator=gen))
-    view, light = view * (normal * view).sum(-1, keepdim=True).sign(), light * (normal * light).sum(-1, keepdim=True).sign()
+    view = unit(torch.randn(500, 3, dtype=F64, generator=gen))
+    light = unit(torch.randn(500, 3, dtype=F64, generator=gen))
+    # Flip both into the normal's hemisphere.
+    view = view * (normal * view).sum(-1, keepdim=True).sign()
+    light = light * (normal * light).sum(-1, keepdim=True).sign()
     base_color = torch.rand(500, 3, dtype=F64, generator=gen)
     roughness, metallic = torch.rand(500, 1, dtype=F64, generator=gen), torch.rand(500, 1, dtype=F64, generator=gen)
     _, spec_vl = cook_torrance_brdf(normal, view, light, base_color, roughness, metallic)
@@ -102,7 +106,8 @@ def test_cook_torrance_is_reciprocal_and_zero_below_horizon():
 def test_cook_torrance_gradients_match_finite_differences():
     gen = torch.Generator().manual_seed(2)
     normal = unit(torch.tensor([[0.1, 0.2, 1.0]] * 4, dtype=F64))
-    view, light = unit([[0.3, 0.0, 1.0]] * 4), unit(torch.rand(4, 3, dtype=F64, generator=gen) + torch.tensor([0, 0, 1.0], dtype=F64))
+    view = unit([[0.3, 0.0, 1.0]] * 4)
+    light = unit(torch.rand(4, 3, dtype=F64, generator=gen) + torch.tensor([0, 0, 1.0], dtype=F64))
     inputs = (torch.rand(4, 3, dtype=F64, generator=gen).requires_grad_(),
               (0.2 + 0.7 * torch.rand(4, 1, dtype=F64, generator=gen)).requires_grad_(),
               torch.rand(4, 1, dtype=F64, generator=gen).requires_grad_())
@@ -157,7 +162,8 @@ def assert_histogram_matches_pdf(samples, normal, pdf_fn, n_cos=24, n_phi=24, su
     tangent, bitangent = orthonormal_frame(normal)
     local = torch.stack([(samples * tangent).sum(-1), (samples * bitangent).sum(-1), (samples * normal).sum(-1)], -1)
     cos_bin = ((local[:, 2] + 1) / 2 * n_cos).long().clamp(0, n_cos - 1)
-    phi_bin = ((torch.atan2(local[:, 1], local[:, 0]) % (2 * math.pi)) / (2 * math.pi) * n_phi).long().clamp(0, n_phi - 1)
+    phi = torch.atan2(local[:, 1], local[:, 0]) % (2 * math.pi)
+    phi_bin = (phi / (2 * math.pi) * n_phi).long().clamp(0, n_phi - 1)
     counts = torch.bincount(cos_bin * n_phi + phi_bin, minlength=n_cos * n_phi).to(F64)
     # Bin masses: midpoint rule on a sub-grid, in cos theta (uniform measure d cos d phi = solid angle).
     cos = -1 + (torch.arange(n_cos * sub, dtype=F64) + 0.5) * 2 / (n_cos * sub)

@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from nero_ns.components.brdf import cook_torrance_brdf, schlick_ggx_g1, roughness_to_alpha
+from nero_ns.components.brdf import cook_torrance_brdf, roughness_to_alpha, schlick_ggx_g1
 from nero_ns.components.split_sum import SplitSumTable, hammersley, split_sum_table
 
 F64 = torch.float64
