@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Optional, Tuple, Union
 
 import numpy as np
@@ -64,6 +65,14 @@ def export_mesh(
         )
     CONSOLE.print(f"Mesh: {vertices.shape[0]} vertices, {faces.shape[0]} faces ({options.frame} frame)")
     return trimesh.Trimesh(vertices=vertices, faces=faces, vertex_normals=normals, process=False)
+
+
+def write_mesh(mesh: trimesh.Trimesh, output_dir: Path, file_format: Literal["ply", "obj", "glb"]) -> Path:
+    """Write `<output_dir>/mesh.<file_format>` (with vertex normals) and return its path."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / f"mesh.{file_format}"
+    mesh.export(path)
+    return path
 
 
 def clean_mesh(

@@ -14,7 +14,7 @@ from nerfstudio.utils.eval_utils import eval_setup
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from nero_ns.errors import NeroInputError, friendly_errors
-from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh
+from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh, write_mesh
 
 
 @dataclass
@@ -32,9 +32,7 @@ class ExportNeroMesh(Exporter):
             _, pipeline, _, _ = eval_setup(self.load_config, test_mode="inference")
             check_nero_shape_model(pipeline.model, self.load_config)
             mesh = export_mesh(pipeline.model, pipeline.datamanager.train_dataparser_outputs, self.mesh)
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            path = self.output_dir / f"mesh.{self.format}"
-            mesh.export(path)
+            path = write_mesh(mesh, self.output_dir, self.format)
             CONSOLE.print(f"[bold green]:white_check_mark: Saved mesh ({len(mesh.faces)} faces) to {path}")
 
 
