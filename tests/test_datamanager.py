@@ -110,3 +110,9 @@ def test_ignore_mask_samples_uniformly():
 def test_ratio_outside_unit_interval_is_rejected(masked_scene):
     with pytest.raises(NeroInputError, match="foreground-ratio is 1.5"):
         make_datamanager(masked_scene, foreground_ratio=1.5)
+
+
+def test_foreground_share_on_the_tiny_scene(tiny_scene):
+    datamanager = make_datamanager(tiny_scene)
+    shares = [float(datamanager.next_train(step)[1]["mask"].float().mean()) for step in range(6)]
+    assert abs(sum(shares) / len(shares) - 0.8) < 0.03

@@ -21,6 +21,7 @@ from PIL import Image
 
 from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig, nero_dataparser_spec
 from nero_ns.datamanagers.nero_dataset import NeroDataset
+from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.errors import NeroInputError
 
 SPHERE_CENTER = np.array([0.4, -0.3, 1.2])
@@ -368,3 +369,36 @@ def test_bad_options_are_named(full_scene, option):
     name = next(iter(option)).replace("_", "-")
     with pytest.raises(NeroInputError, match=f"dataparser.{name} is"):
         parse(full_scene, **option)
+
+
+def gt_sphere_and_mesh(scene: Path) -> Tuple[torch.Tensor, float, torch.Tensor]:
+    """Object center and radius from gt/materials.json, and the GT mesh vertices, in the input frame."""
+    materials = json.loads((scene / "gt" / "materials.json").read_text())
+    vertices = np.asarray(trimesh.load(scene / "gt" / "mesh.ply", process=False).vertices)
+    center = torch.tensor(materials["object_center"], dtype=torch.float32)
+    return center, materials["object_radius"], torch.tensor(vertices, dtype=torch.float32)
+
+
+def test_tiny_scene_object_lands_in_the_unit_sphere(tiny_scene):
+    """Points include floor, distractors and far outliers (~10%); the object still gets radius ~0.9."""
+    outputs = parse(tiny_scene)
+    center, radius, vertices = gt_sphere_and_mesh(tiny_scene)
+    transform, scale = outputs.dataparser_transform, outputs.dataparser_scale
+    # Measured: GT center 0.033 from the origin, GT radius 0.913, farthest mesh vertex 0.906.
+    assert normalize_points(center, transform, scale).norm() < 0.06
+    assert scale * radius == pytest.approx(0.9, abs=0.04)
+    assert normalize_points(vertices, transform, scale).norm(dim=-1).max() < 0.95
+    assert len(outputs.mask_filenames) == len(outputs.image_filenames) == 15
+    assert outputs.metadata["color_space"] == "srgb" and len(outputs.metadata["points3D_xyz"]) > 1000
+
+
+@pytest.mark.parametrize("ignore_extras", [True, False])
+def test_tiny_scene_without_masks_and_points_uses_the_cameras(tiny_scene, tiny_scene_no_extras, ignore_extras):
+    scene = tiny_scene if ignore_extras else tiny_scene_no_extras
+    outputs = parse(scene, use_masks=not ignore_extras, use_points=not ignore_extras)
+    center, _, vertices = gt_sphere_and_mesh(scene)
+    transform, scale = outputs.dataparser_transform, outputs.dataparser_scale
+    # Measured: the cameras aim 0.007 from the GT center; their view-filling sphere is generous (object 0.56).
+    assert normalize_points(center, transform, scale).norm() < 0.05
+    assert 0.3 < normalize_points(vertices, transform, scale).norm(dim=-1).max() < 0.9
+    assert outputs.mask_filenames is None and "points3D_xyz" not in outputs.metadata

@@ -45,11 +45,12 @@ def sphere_from_points(
     quantile: float = 0.99,
     center: Optional[Tuple[float, float, float]] = None,
 ) -> Sphere:
-    """Bounding sphere of the dense cluster of (finite) `points`, ignoring far outliers (background, mismatches).
+    """Smallest sphere holding the `quantile` of the dense cluster of (finite) `points`.
 
-    Outliers are points farther from the median point than a robust (median + MAD) cut. The center is the middle
-    of the inliers' [1 - quantile, quantile] range on each axis, the radius the `quantile` of their distances to
-    it. `center` overrides the estimated center. `source` names the file in error messages.
+    Outliers (background, mismatches) are points farther from the median point than a robust (median + MAD) cut.
+    Among the inliers, the center minimizes the `quantile` of their distances to it (a minimal enclosing sphere
+    that ignores the farthest 1 - quantile), which is the radius. `center` overrides the estimated center.
+    `source` names the file in error messages.
     """
     points = points.astype(np.float64)
     if len(points) < MIN_POINTS:
@@ -64,11 +65,10 @@ def sphere_from_points(
     cut = max(median_distance + MAD_CUT * robust_deviation, MIN_CUT_OVER_MEDIAN * median_distance)
     inliers = points[distances <= cut]
     if center is None:
-        low, high = np.quantile(inliers, [1.0 - quantile, quantile], axis=0)
-        center_array = (low + high) / 2.0
+        center_array = _minimal_quantile_center(inliers, quantile)
     else:
         center_array = np.asarray(center, dtype=np.float64)
-    radius = float(np.quantile(np.linalg.norm(inliers - center_array, axis=1), quantile))
+    radius = _quantile_radius(inliers, center_array, quantile)
     if not radius > 1e-9 * max(1.0, float(np.abs(center_array).max())):
         raise NeroInputError(
             f"{source}: its points (nearly) all coincide, so they cannot size the object; re-run ns-process-data to "
@@ -77,8 +77,31 @@ def sphere_from_points(
     return Sphere(center=_as_tuple(center_array), radius=radius)
 
 
-def sphere_from_cameras(
-    camera_to_worlds: Float[Tensor, "num_cameras 3 4"],
+def _quantile_radius(
+    points: Float[np.ndarray, "num_points 3"], center: Float[np.ndarray, "3"], quantile: float
+) -> float:
+    """The `quantile` of the points' distances to `center`."""
+    rank = int(math.ceil(quantile * (len(points) - 1)))
+    return float(np.partition(np.linalg.norm(points - center, axis=1), rank)[rank])
+
+
+def _minimal_quantile_center(points: Float[np.ndarray, "num_points 3"], quantile: float) -> Float[np.ndarray, "3"]:
+    """Center minimizing `_quantile_radius` (Nelder-Mead from the middle of the points' quantile box)."""
+    from scipy.optimize import minimize
+
+    low, high = np.quantile(points, [1.0 - quantile, quantile], axis=0)
+    start = (low + high) / 2.0
+    step = 0.1 * max(_quantile_radius(points, start, quantile), 1e-12)
+    result = minimize(
+        lambda center: _quantile_radius(points, center, quantile),
+        start,
+        method="Nelder-Mead",
+        options={"initial_simplex": start + np.vstack([np.zeros(3), step * np.eye(3)]), "xatol": 1e-4 * step},
+    )
+    return result.x
+
+
+def sphere_from_cameras(    camera_to_worlds: Float[Tensor, "num_cameras 3 4"],
     half_fov: float,
     source: str,
     center: Optional[Tuple[float, float, float]] = None,
