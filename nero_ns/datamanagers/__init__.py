@@ -1,0 +1,1 @@
+"""Data pipeline: input checks, unit-sphere normalization, HDR-capable dataset, foreground-biased ray sampling."""
