@@ -27,6 +27,8 @@ MAD_CUT = 3.5
 """Points farther from the median than median distance + MAD_CUT robust deviations are outliers."""
 MIN_CUT_OVER_MEDIAN = 1.25
 """The outlier cut is never below this multiple of the median distance, so noise-free surfaces (MAD ~ 0) stay whole."""
+CENTER_SAMPLE_SIZE = 50_000
+"""The center is fitted to at most this many inliers (a fixed random subset), keeping large clouds to ~0.5 s."""
 MIN_AXIS_SPREAD = 1e-3
 """Smallest eigenvalue of mean(I - d d^T) over viewing directions d below which the optical axes are parallel."""
 
@@ -89,6 +91,8 @@ def _minimal_quantile_center(points: Float[np.ndarray, "num_points 3"], quantile
     """Center minimizing `_quantile_radius` (Nelder-Mead from the middle of the points' quantile box)."""
     from scipy.optimize import minimize
 
+    if len(points) > CENTER_SAMPLE_SIZE:
+        points = points[np.random.default_rng(0).choice(len(points), CENTER_SAMPLE_SIZE, replace=False)]
     low, high = np.quantile(points, [1.0 - quantile, quantile], axis=0)
     start = (low + high) / 2.0
     step = 0.1 * max(_quantile_radius(points, start, quantile), 1e-12)
@@ -101,7 +105,8 @@ def _minimal_quantile_center(points: Float[np.ndarray, "num_points 3"], quantile
     return result.x
 
 
-def sphere_from_cameras(    camera_to_worlds: Float[Tensor, "num_cameras 3 4"],
+def sphere_from_cameras(
+    camera_to_worlds: Float[Tensor, "num_cameras 3 4"],
     half_fov: float,
     source: str,
     center: Optional[Tuple[float, float, float]] = None,
