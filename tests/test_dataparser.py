@@ -189,6 +189,11 @@ def test_masks_and_points_can_be_ignored(full_scene, bare_scene):
     assert outputs.metadata["sphere_radius"] == pytest.approx(bare.metadata["sphere_radius"])
 
 
+def test_data_may_name_the_json_file(full_scene):
+    by_file = parse(full_scene / "transforms.json", eval_mode="all")
+    assert by_file.image_filenames == parse(full_scene, eval_mode="all").image_filenames
+
+
 def test_user_center_and_radius_override_the_estimate(full_scene):
     outputs = parse(full_scene, eval_mode="all", center=(0.0, 0.0, 1.0), radius=2.0)
     assert outputs.metadata["sphere_center"] == (0.0, 0.0, 1.0) and outputs.metadata["sphere_radius"] == 2.0
