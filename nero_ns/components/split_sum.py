@@ -3,9 +3,9 @@
 For a view at angle n.v and perceptual roughness r, the specular BRDF times cosine integrates to
     int f_spec(v, l) (n.l) dl = F0 * A(n.v, r) + B(n.v, r)
 because Schlick's Fresnel is linear in F0: A weights (1 - (1 - v.h)^5), B weights (1 - v.h)^5.
-The table is built once per (resolution, num_samples) with visible-normal importance sampling on a Hammersley
-point set (deterministic), using D and G from `brdf.py`, so Stage I's split-sum and Stage II's Monte Carlo
-shading agree on the same BRDF.
+The table is built once per (resolution, num_samples) by visible-normal importance sampling on a Hammersley point
+set (deterministic) with the G and sampler of `brdf.py`, so Stage I's split-sum and Stage II's Monte Carlo shading
+agree on one BRDF.
 """
 
 from __future__ import annotations
@@ -16,14 +16,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from nero_ns.components.brdf import (
-    dot,
-    ggx_distribution,
-    ggx_vndf_pdf,
-    roughness_to_alpha,
-    sample_ggx_vndf,
-    smith_geometry,
-)
+from nero_ns.components.brdf import dot, ggx_smith_g1_exact, roughness_to_alpha, sample_ggx_vndf, smith_geometry
 
 _TABLE_CACHE: Dict[Tuple[int, int], Tensor] = {}
 """Tables already built in this process, by (resolution, num_samples)."""
@@ -42,26 +35,28 @@ def hammersley(num_samples: int) -> Float[Tensor, "num_samples 2"]:
     return torch.stack([(index.to(torch.float64) + 0.5) / num_samples, radical_inverse], dim=-1)
 
 
-def _integrate_table(resolution: int, num_samples: int) -> Float[Tensor, "2 resolution resolution"]:
-    """A and B at cell centers (n.v rows, roughness columns), each the mean of f_spec cos / pdf over the samples."""
+def _integrate_table(
+    resolution: int, num_samples: int, rows_per_chunk: int = 16
+) -> Float[Tensor, "2 resolution resolution"]:
+    """A and B at cell centers (n.v rows, roughness columns): means of f_spec cos / (F pdf) times the Fresnel split.
+
+    With visible-normal sampling, f_spec cos / F = D G / (4 n.v) and pdf = G1_exact(v) D / (4 n.v), so each sample
+    weighs G(v, l) / G1_exact(v). Rows are processed in chunks to keep few, large tensor ops.
+    """
     centers = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
     u = hammersley(num_samples).to(torch.float32)
     normal = torch.tensor([0.0, 0.0, 1.0])
-    table = torch.empty(2, resolution, resolution)
-    for row, n_dot_v in enumerate(centers):
-        view = torch.stack([torch.sqrt(1.0 - n_dot_v**2), torch.zeros(()), n_dot_v])
-        roughness = centers[:, None, None].expand(resolution, num_samples, 1)
-        light, pdf = sample_ggx_vndf(normal, view, roughness, u.expand(resolution, num_samples, 2))
-        half = torch.nn.functional.normalize(view + light, dim=-1)
-        alpha = roughness_to_alpha(roughness)
-        n_dot_l = light[..., 2:3]
-        # f_spec cos / F = D G / (4 n.v); the Fresnel split below gives A and B.
-        lobe = ggx_distribution(half[..., 2:3], alpha) * smith_geometry(n_dot_v, n_dot_l, alpha) / (4.0 * n_dot_v)
-        weight = torch.where((n_dot_l > 0) & (pdf > 0), lobe / pdf.clamp(min=1e-30), torch.zeros_like(lobe))
-        schlick = (1.0 - dot(view, half).clamp(0.0, 1.0)) ** 5
-        table[0, row] = (weight * (1.0 - schlick)).mean(dim=(1, 2))
-        table[1, row] = (weight * schlick).mean(dim=(1, 2))
-    return table
+    roughness = centers[:, None, None]
+    alpha = roughness_to_alpha(roughness)
+    chunks = []
+    for n_dot_v in centers.split(rows_per_chunk):
+        n_dot_v = n_dot_v[:, None, None, None]
+        view = torch.cat([torch.sqrt(1.0 - n_dot_v**2), torch.zeros_like(n_dot_v), n_dot_v], dim=-1)
+        light, _ = sample_ggx_vndf(normal, view, roughness, u)
+        weight = smith_geometry(n_dot_v, light[..., 2:3], alpha) / ggx_smith_g1_exact(n_dot_v, alpha)
+        schlick = (1.0 - dot(view, torch.nn.functional.normalize(view + light, dim=-1)).clamp(0.0, 1.0)) ** 5
+        chunks.append(torch.stack([(weight * (1.0 - schlick)).mean(dim=(2, 3)), (weight * schlick).mean(dim=(2, 3))]))
+    return torch.cat(chunks, dim=1)
 
 
 def split_sum_table(resolution: int = 128, num_samples: int = 256) -> Float[Tensor, "2 resolution resolution"]:
