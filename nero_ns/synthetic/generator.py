@@ -51,8 +51,8 @@ class RenderJob:
     folder: Path
     poses: Float[np.ndarray, "n 4 4"]
     scene: "mi.Scene"
-    spp: int
-    mask_scene: Optional["mi.Scene"]
+    coverage_scene: Optional["mi.Scene"]
+    """Renders to the object's pixel coverage, thresholded into masks; None writes no masks."""
 
 
 def _stream(config: SyntheticSceneConfig, stream: int) -> np.random.Generator:
@@ -166,7 +166,7 @@ def _write_transforms(
     path.write_text(json.dumps(transforms, indent=2))
 
 
-def _render_jobs(jobs: List[RenderJob], intrinsics: PinholeIntrinsics, seed: int) -> None:
+def _render_jobs(jobs: List[RenderJob], intrinsics: PinholeIntrinsics, spp: int, seed: int) -> None:
     total = sum(len(job.poses) for job in jobs)
     columns = (
         TextColumn("[bold blue]{task.description:<16}"),
@@ -181,15 +181,15 @@ def _render_jobs(jobs: List[RenderJob], intrinsics: PinholeIntrinsics, seed: int
         for job in jobs:
             progress.update(task, description=job.name)
             (job.folder / "images").mkdir(parents=True, exist_ok=True)
-            if job.mask_scene is not None:
+            if job.coverage_scene is not None:
                 (job.folder / "masks").mkdir(parents=True, exist_ok=True)
             for index, pose in enumerate(job.poses):
                 render_seed = (seed * 1_000_003 + render_index) % 2**32
                 render_index += 1
-                image = render_view(job.scene, pose, intrinsics, job.spp, render_seed)
+                image = render_view(job.scene, pose, intrinsics, spp, render_seed)
                 iio.imwrite(job.folder / "images" / f"frame_{index:05d}.png", _to_uint8(linear_to_srgb(image)))
-                if job.mask_scene is not None:
-                    coverage = render_view(job.mask_scene, pose, intrinsics, MASK_SPP, render_seed)[..., 0]
+                if job.coverage_scene is not None:
+                    coverage = render_view(job.coverage_scene, pose, intrinsics, MASK_SPP, render_seed)[..., 0]
                     mask = np.where(coverage >= 0.5, 255, 0).astype(np.uint8)
                     iio.imwrite(job.folder / "masks" / f"frame_{index:05d}.png", mask)
                 progress.advance(task)
@@ -236,16 +236,14 @@ def generate_scene(config: SyntheticSceneConfig) -> Path:
         )
         train_scene = shaded_scene(layout, gt_dir / "env_train.exr", with_surroundings=True)
         relight_scene = shaded_scene(layout, gt_dir / "env_relight.exr", with_surroundings=False)
+        occluded_coverage = coverage_scene(layout, with_surroundings=True) if config.masks else None
+        object_coverage = coverage_scene(layout, with_surroundings=False) if config.masks else None
         jobs = [
-            RenderJob("train views", output_dir, train_poses, train_scene, config.spp, None),
-            RenderJob("test views", gt_dir / "test", test_poses, train_scene, config.spp, None),
-            RenderJob("relight views", gt_dir / "relight", test_poses, relight_scene, config.spp, None),
+            RenderJob("train views", output_dir, train_poses, train_scene, occluded_coverage),
+            RenderJob("test views", gt_dir / "test", test_poses, train_scene, occluded_coverage),
+            RenderJob("relight views", gt_dir / "relight", test_poses, relight_scene, object_coverage),
         ]
-        if config.masks:
-            occluded_coverage = coverage_scene(layout, with_surroundings=True)
-            jobs[0].mask_scene = jobs[1].mask_scene = occluded_coverage
-            jobs[2].mask_scene = coverage_scene(layout, with_surroundings=False)
-        _render_jobs(jobs, intrinsics, config.seed)
+        _render_jobs(jobs, intrinsics, config.spp, config.seed)
 
     ply_file = None
     if config.points:

@@ -13,6 +13,7 @@ import mitsuba as mi
 import numpy as np
 from jaxtyping import Float
 
+from nero_ns.errors import NeroInputError
 from nero_ns.synthetic.cameras import OPENGL_TO_MITSUBA_CAMERA, PinholeIntrinsics
 from nero_ns.synthetic.envmap import ENVMAP_TO_WORLD
 
@@ -196,6 +197,11 @@ def variant_works(variant: str) -> bool:
 
 def select_variant(requested: str) -> str:
     """The Mitsuba variant to render with: llvm_ad_rgb when it works (about 5x faster), else scalar_rgb."""
-    if requested != "auto":
-        return requested
-    return "llvm_ad_rgb" if variant_works("llvm_ad_rgb") else "scalar_rgb"
+    if requested == "auto":
+        return "llvm_ad_rgb" if variant_works("llvm_ad_rgb") else "scalar_rgb"
+    if not variant_works(requested):
+        raise NeroInputError(
+            f"nero-synth: Mitsuba variant {requested} does not render on this machine (llvm_ad_rgb needs a libLLVM "
+            "newer than 15, e.g. `apt-get install libllvm19`); pass --variant scalar_rgb or --variant auto"
+        )
+    return requested
