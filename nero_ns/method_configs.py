@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from nerfstudio.configs.base_config import ViewerConfig
+import torch
+from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
@@ -26,6 +27,7 @@ nero_shape = MethodSpecification(
         steps_per_save=250,
         max_num_iterations=3000,
         mixed_precision=False,
+        machine=MachineConfig(device_type="cuda" if torch.cuda.is_available() else "cpu"),
         pipeline=VanillaPipelineConfig(
             datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig()),
             model=NeroShapeModelConfig(eval_num_rays_per_chunk=1024),
