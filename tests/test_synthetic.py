@@ -17,7 +17,6 @@ from scipy.ndimage import binary_dilation
 from scipy.spatial import ConvexHull
 from skimage.draw import polygon
 
-from nero_ns.colors import srgb_to_linear
 from nero_ns.errors import NeroInputError
 from nero_ns.synthetic import generate_scene
 from nero_ns.synthetic.cameras import PinholeIntrinsics, look_at_c2w
@@ -189,7 +188,7 @@ def test_same_seed_same_scene_other_seed_other_scene(tmp_path: Path, make_tiny_s
 def test_scalar_fallback_renders_the_same_scene(tmp_path: Path, make_tiny_scene_config) -> None:
     """scalar_rgb (the fallback without a usable libLLVM) and llvm_ad_rgb differ only by Monte Carlo noise."""
     if not variant_works("llvm_ad_rgb"):
-        pytest.skip("llvm_ad_rgb does not render on this machine (no LLVM >= 16): nothing to compare with")
+        pytest.skip("llvm_ad_rgb does not render on this machine (its libLLVM is 15 or older): nothing to compare with")
     options = dict(resolution=32, num_train_views=3, num_test_views=1, spp=16, points=False)
     scalar = generate_scene(make_tiny_scene_config(tmp_path / "scalar", variant="scalar_rgb", **options))
     llvm = generate_scene(make_tiny_scene_config(tmp_path / "llvm", variant="llvm_ad_rgb", **options))

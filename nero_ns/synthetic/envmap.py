@@ -94,7 +94,8 @@ def procedural_environment(
         panel = _random_direction(rng, -5.0, 70.0)
         tint = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.15, 0.15, 3)
         size = np.deg2rad(rng.uniform(6.0, 14.0))
-        radiance += tint * rng.uniform(6.0, 15.0) * _angular_falloff(directions, panel, size, np.deg2rad(2.0))[..., None]
+        footprint = _angular_falloff(directions, panel, size, np.deg2rad(2.0))[..., None]
+        radiance += tint * rng.uniform(6.0, 15.0) * footprint
 
     for _ in range(int(rng.integers(4, 7))):
         patch = _random_direction(rng, -60.0, 60.0)

@@ -153,6 +153,7 @@ def sparse_points(
 def _write_transforms(
     path: Path, intrinsics: PinholeIntrinsics, poses: np.ndarray, with_masks: bool, ply_file: Optional[str] = None
 ) -> None:
+    """A nerfstudio transforms.json for `poses`, naming images/ (and masks/) frames in order."""
     frames = []
     for index, pose in enumerate(poses):
         frame = {"file_path": f"images/frame_{index:05d}.png", "transform_matrix": pose.tolist()}
@@ -167,6 +168,7 @@ def _write_transforms(
 
 
 def _render_jobs(jobs: List[RenderJob], intrinsics: PinholeIntrinsics, spp: int, seed: int) -> None:
+    """Render every job's views to sRGB PNGs (and masks) under one progress bar; render seeds follow `seed`."""
     total = sum(len(job.poses) for job in jobs)
     columns = (
         TextColumn("[bold blue]{task.description:<16}"),
@@ -223,7 +225,10 @@ def generate_scene(config: SyntheticSceneConfig) -> Path:
     distance = camera_distance_for_fill(radius, config.fov_x_deg, config.fill_fraction)
     train_poses, test_poses = (
         orbit_cameras(_stream(config, stream), count, center, radius, distance, config.elevation_range_deg)
-        for stream, count in ((STREAM_TRAIN_CAMERAS, config.num_train_views), (STREAM_TEST_CAMERAS, config.num_test_views))
+        for stream, count in (
+            (STREAM_TRAIN_CAMERAS, config.num_train_views),
+            (STREAM_TEST_CAMERAS, config.num_test_views),
+        )
     )
 
     with tempfile.TemporaryDirectory(prefix="nero-synth-") as scratch:
