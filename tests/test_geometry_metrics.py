@@ -95,6 +95,7 @@ def test_nero_eval_geometry_command(tmp_path):
     assert written["chamfer"] == pytest.approx(0.1, abs=0.005) and written["fscore"] == 1.0
     assert written["threshold"] == 0.2 and written["num_points"] == 20000
 
-    missing = subprocess.run([nero_eval, "geometry", "--mesh", "nope.ply", "--gt", str(gt)], capture_output=True, text=True)
+    missing_command = [nero_eval, "geometry", "--mesh", "nope.ply", "--gt", str(gt)]
+    missing = subprocess.run(missing_command, capture_output=True, text=True)
     assert missing.returncode == 2
     assert "nope.ply: mesh file not found" in missing.stdout and "Traceback" not in missing.stdout + missing.stderr

@@ -40,7 +40,8 @@ def check_trained_config(config_path: Path) -> None:
     """One-line errors for a missing config or a run without checkpoints, before nerfstudio tries to load them."""
     if not config_path.is_file():
         raise NeroInputError(
-            f"{config_path}: config not found; pass --load-config outputs/<experiment>/nero-shape/<timestamp>/config.yml"
+            f"{config_path}: config not found; "
+            "pass --load-config outputs/<experiment>/nero-shape/<timestamp>/config.yml"
         )
     checkpoint_dir = config_path.parent / "nerfstudio_models"
     if not any(checkpoint_dir.glob("step-*.ckpt")):
