@@ -122,9 +122,9 @@ class NeroShapeModel(Model):
         return min(1.0, self.step / self.config.cos_anneal_steps)
 
     # ------------------------------------------------------------------ geometry queries (exporters, evaluation)
-    @torch.no_grad()
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
-        """Signed distance in the normalized frame (negative inside the object)."""
+        """Signed distance in the normalized frame (negative inside the object); differentiable, so callers that
+        only need values wrap it in torch.no_grad."""
         return self.sdf_field.get_sdf(positions)
 
     # ------------------------------------------------------------------ rendering
