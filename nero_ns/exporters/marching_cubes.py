@@ -30,7 +30,7 @@ FAR_FIELD_VALUE = 1.0
 """SDF value given to samples outside the unit sphere, so the far field never becomes surface."""
 
 
-def sdf_on_grid_points(
+def sdf_inside_unit_sphere(
     query_sdf: SdfFunction, positions: Float[Tensor, "num_points 3"], chunk_size: int, device: torch.device
 ) -> Float[Tensor, "num_points"]:
     """SDF at `positions`, queried in chunks and only inside the unit sphere; FAR_FIELD_VALUE outside."""
@@ -68,7 +68,7 @@ def extract_sdf_mesh(
             if _block_outside_unit_sphere(axes):
                 continue
             grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
-            values = sdf_on_grid_points(query_sdf, grid.reshape(-1, 3), chunk_size, device)
+            values = sdf_inside_unit_sphere(query_sdf, grid.reshape(-1, 3), chunk_size, device)
             volume = values.reshape(grid.shape[:3]).numpy()
             if not volume.min() < 0.0 < volume.max():
                 continue
@@ -100,6 +100,11 @@ def sdf_normals(
             positions = torch.as_tensor(vertices[start : start + chunk_size], dtype=torch.float32, device=device)
             positions.requires_grad_(True)
             sdf = query_sdf(positions)
+            if not sdf.requires_grad:
+                raise RuntimeError(
+                    "query_sdf returned no autograd graph; vertex normals need a differentiable query_sdf "
+                    "(do not wrap it in torch.no_grad: mesh extraction already evaluates it under no_grad)"
+                )
             (gradient,) = torch.autograd.grad(sdf.sum(), positions)
             normals[start : start + chunk_size] = torch.nn.functional.normalize(gradient, dim=-1).cpu().numpy()
     return normals

@@ -33,6 +33,8 @@ import types
 from importlib.machinery import ModuleSpec
 from typing import Annotated, Any, Callable, Dict, Optional, Sequence, Type, Union, get_args, get_origin
 
+import tyro
+
 EXPORTER_MODULE = "nerfstudio.scripts.exporter"
 
 _EXPORT_COMMANDS: Dict[str, Union[Type, str]] = {"nero-mesh": "nero_ns.exporters.nero_mesh:ExportNeroMesh"}
@@ -56,8 +58,6 @@ def install_export_commands() -> None:
 
 def commands_with_registered(commands: Any) -> Any:
     """nerfstudio's `Commands` union (possibly wrapped in tyro markers) with the registered subcommands appended."""
-    import tyro  # noqa: PLC0415 (imported when the CLI runs, keeping the install path light)
-
     registered = {name: _resolve(command) for name, command in _EXPORT_COMMANDS.items()}
     union, *markers = get_args(commands) if get_origin(commands) is Annotated else (commands,)
     members = get_args(union) if get_origin(union) is Union else (union,)
