@@ -1,0 +1,91 @@
+"""Loading a Stage I (nero-shape) run for Stage II: the real config.yml + checkpoint, and one-line errors."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+
+from nero_ns.errors import NeroInputError
+from nero_ns.method_configs import nero_shape
+from nero_ns.models.nero_shape import NeroShapeModel
+from nero_ns.models.stage_one import load_stage_one
+
+
+def write_stage_one_run(data: Path, output_dir: Path, **model_options) -> Path:
+    """A nero-shape run written the way `ns-train` writes one (config.yml, then a checkpoint from the Trainer).
+
+    The model is the untrained one (its SDF is the init sphere of radius `init_radius`), so this takes seconds.
+    Returns the config.yml path.
+    """
+    config = copy.deepcopy(nero_shape.config)
+    config.pipeline.datamanager.data = data
+    config.output_dir = output_dir
+    config.vis = "tensorboard"
+    for name, value in model_options.items():
+        setattr(config.pipeline.model, name, value)
+    config.set_timestamp()
+    config.save_config()
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    trainer.save_checkpoint(7)
+    return config.get_base_dir() / "config.yml"
+
+
+@pytest.fixture(scope="module")
+def stage_one_config(tiny_scene, tmp_path_factory) -> Path:
+    return write_stage_one_run(tiny_scene, tmp_path_factory.mktemp("stage_one"))
+
+
+def test_loads_newest_checkpoint_with_its_weights(stage_one_config):
+    checkpoint_dir = stage_one_config.parent / "nerfstudio_models"
+    # An older checkpoint with different weights must be ignored in favor of the newest one.
+    newest = torch.load(checkpoint_dir / "step-000000007.ckpt", map_location="cpu", weights_only=True)
+    older = copy.deepcopy(newest)
+    older["pipeline"]["_model.sdf_field.variance"] = torch.tensor(-1.0)
+    torch.save(older, checkpoint_dir / "step-000000003.ckpt")
+    newest["pipeline"]["_model.sdf_field.variance"] = torch.tensor(0.4321)
+    torch.save(newest, checkpoint_dir / "step-000000007.ckpt")
+
+    model, config, checkpoint = load_stage_one(stage_one_config)
+    assert isinstance(model, NeroShapeModel) and not model.training
+    assert checkpoint.name == "step-000000007.ckpt" and config.method_name == "nero-shape"
+    assert model.sdf_field.variance.item() == pytest.approx(0.4321)
+    # The untrained SDF is the sphere |x| - 0.5.
+    points = torch.tensor([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.9]])
+    assert model.query_sdf(points)[:, 0].tolist() == pytest.approx([-0.5, 0.0, 0.4], abs=1e-4)
+
+
+def one_line_error(config_path: Path) -> str:
+    with pytest.raises(NeroInputError) as error:
+        load_stage_one(config_path)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_config_is_one_line(tmp_path):
+    message = one_line_error(tmp_path / "nowhere" / "config.yml")
+    assert "nowhere/config.yml" in message and "ns-train nero-shape" in message
+
+
+def test_other_method_config_is_named(stage_one_config, tmp_path):
+    text = stage_one_config.read_text().replace("method_name: nero-shape", "method_name: nerfacto")
+    text = text.replace("nero_ns.models.nero_shape.NeroShapeModelConfig", "nerfstudio.models.nerfacto.NerfactoModelConfig")
+    other = tmp_path / "config.yml"
+    other.write_text(text)
+    message = one_line_error(other)
+    assert message.startswith(f"{other} is a nerfacto config, not nero-shape")
+    garbage = tmp_path / "garbage.yml"
+    garbage.write_text("just: [a, list\n")
+    assert "not a nerfstudio config.yml" in one_line_error(garbage)
+
+
+def test_missing_checkpoint_names_folder_and_fix(stage_one_config, tmp_path):
+    copied = tmp_path / "run" / "config.yml"
+    copied.parent.mkdir()
+    copied.write_text(stage_one_config.read_text())
+    message = one_line_error(copied)
+    assert str(tmp_path / "run" / "nerfstudio_models") in message and "train Stage I first" in message
