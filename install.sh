@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# System libraries: libusb for open3d (imported by ns-export), colmap and ffmpeg for ns-process-data.
-SYSTEM_PACKAGES="libusb-1.0-0 colmap ffmpeg"
+# System libraries: libusb for open3d (imported by ns-export), colmap and ffmpeg for ns-process-data,
+# libllvm19 for Mitsuba's fast CPU renderer (nero-synth, nero-relight fall back to a slower one without it).
+SYSTEM_PACKAGES="libusb-1.0-0 colmap ffmpeg libllvm19"
 missing=""
 for package in $SYSTEM_PACKAGES; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
