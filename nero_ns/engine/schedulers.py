@@ -33,13 +33,15 @@ class WarmupCosineScheduler(Scheduler):
     config: WarmupCosineSchedulerConfig
 
     def get_scheduler(self, optimizer: Optimizer, lr_init: float) -> lr_scheduler.LRScheduler:
-        assert self.config.max_steps is not None, "NeroTrainer sets max_steps from --max-num-iterations"
-        warmup, max_steps, floor = self.config.warmup_steps, self.config.max_steps, self.config.final_factor
+        config = self.config
+        assert config.max_steps is not None, "NeroTrainer sets max_steps from --max-num-iterations"
+        warmup, floor = config.warmup_steps, config.final_factor
 
         def factor(step: int) -> float:
             if step < warmup:
                 return float((step + 1) / (warmup + 1))
-            progress = min(1.0, (step - warmup) / max(max_steps - warmup, 1))
+            # max_steps is read at every step: NeroTrainer re-estimates it under --max-train-seconds.
+            progress = min(1.0, (step - warmup) / max(int(config.max_steps) - warmup, 1))
             return float(floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
         return lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)

@@ -1,0 +1,124 @@
+"""Stage I quality and speed on a generated shiny scene, against the plain-radiance ablation, in one run.
+
+    python benchmarks/shape_benchmark.py --budget-seconds 900
+
+Generates (once) a metallic knot (roughness 0.1, 128 px, 48 views, floor and distractors outside the sphere, no
+masks), trains `nero-shape` with NeRO's shading and with the plain view-dependent radiance head for the same
+wall-clock budget, exports both meshes and prints Chamfer / normal error / F-score against the ground truth, with
+steps/s, rays/s and peak memory of each training process. Each variant trains in its own process, one after the
+other, so both see the same machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+import tyro
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+@dataclass
+class ShapeBenchmark:
+    output_dir: Path = Path("benchmark-output/shape")
+    """Where the scene, runs, meshes and results go."""
+    budget_seconds: float = 900.0
+    """Wall-clock training budget of each variant."""
+    variants: tuple[str, ...] = ("nero", "plain")
+    """Shading variants to compare (nero = split-sum + occlusion, plain = NeuS-style radiance)."""
+    shape: str = "knot"
+    """Generated object."""
+    resolution: int = 128
+    """Image size."""
+    num_views: int = 48
+    """Training views."""
+    mesh_resolution: int = 256
+    """Marching-cubes resolution of the exported meshes."""
+    rays_per_batch: int = 512
+    """Training rays per step."""
+
+
+def run(arguments: List[str], log: Path) -> float:
+    """Run a command, its output into `log`; returns the child's peak resident memory in MiB."""
+    console.print(f"$ {' '.join(arguments)}")
+    with log.open("w") as handle:
+        process = subprocess.Popen(arguments, stdout=handle, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{arguments[0]} failed; see {log}")
+    return usage.ru_maxrss / 1024.0
+
+
+def main(config: ShapeBenchmark) -> None:
+    output = config.output_dir.resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    scene = output / "scene"
+    if not (scene / "transforms.json").exists():
+        run([
+            "nero-synth", "--output-dir", str(scene), "--shape", config.shape, "--metallic", "1", "--roughness", "0.1",
+            "--resolution", str(config.resolution), "--num-train-views", str(config.num_views), "--no-masks",
+            "--overwrite",
+        ], output / "synth.log")
+    rows = []
+    for variant in config.variants:
+        runs = output / "runs"
+        started = time.perf_counter()
+        peak_mib = run([
+            "ns-train", "nero-shape", "--data", str(scene), "--output-dir", str(runs), "--experiment-name", variant,
+            "--timestamp", "bench", "--max-num-iterations", "1000000", "--max-train-seconds", str(config.budget_seconds),
+            "--vis", "tensorboard", "--steps-per-eval-batch", "1000000", "--steps-per-eval-image", "1000000",
+            "--steps-per-save", "1000000", "--pipeline.datamanager.train-num-rays-per-batch", str(config.rays_per_batch),
+            "--pipeline.model.shading", variant,
+        ], output / f"train-{variant}.log")
+        wall = time.perf_counter() - started
+        run_dir = runs / variant / "nero-shape" / "bench"
+        checkpoint = sorted((run_dir / "nerfstudio_models").glob("step-*.ckpt"))[-1]
+        steps = int(re.findall(r"\d+", checkpoint.name)[0]) + 1
+        export = output / f"mesh-{variant}"
+        run([
+            "ns-export", "nero-mesh", "--load-config", str(run_dir / "config.yml"), "--output-dir", str(export),
+            "--resolution", str(config.mesh_resolution),
+        ], output / f"export-{variant}.log")
+        metrics_file = export / "geometry.json"
+        run([
+            "nero-eval", "geometry", "--mesh", str(export / "mesh.ply"), "--gt", str(scene / "gt" / "mesh.ply"),
+            "--json", str(metrics_file),
+        ], output / f"eval-{variant}.log")
+        metrics = json.loads(metrics_file.read_text())
+        rows.append({
+            "variant": variant, "steps": steps, "train_seconds": min(wall, config.budget_seconds),
+            "steps_per_second": steps / min(wall, config.budget_seconds),
+            "rays_per_second": steps * config.rays_per_batch / min(wall, config.budget_seconds),
+            "peak_memory_mib": peak_mib, **metrics,
+        })
+
+    table = Table(title=f"nero-shape, {config.shape}, {config.budget_seconds:.0f} s budget per variant")
+    for column in ("variant", "steps", "steps/s", "rays/s", "peak MiB", "chamfer", "normal err", "F@0.01"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(
+            row["variant"], str(row["steps"]), f"{row['steps_per_second']:.2f}", f"{row['rays_per_second']:.0f}",
+            f"{row['peak_memory_mib']:.0f}", f"{row['chamfer']:.4f}", f"{row['normal_error_deg']:.1f}",
+            f"{row['fscore']:.3f}",
+        )
+    console.print(table)
+    by_variant = {row["variant"]: row for row in rows}
+    if "nero" in by_variant and "plain" in by_variant:
+        ratio = by_variant["nero"]["chamfer"] / by_variant["plain"]["chamfer"]
+        console.print(f"Chamfer nero / plain = {ratio:.2f} ({(1 - ratio) * 100:.0f}% lower with NeRO's shading)")
+    (output / "results.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main(tyro.cli(ShapeBenchmark))
+    sys.exit(0)
