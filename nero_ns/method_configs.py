@@ -48,3 +48,41 @@ nero_shape = MethodSpecification(
     description="NeRO Stage I: watertight geometry of shiny objects (SDF + far field + split-sum shading).",
 )
 
+
+# ---------------------------------------------------------------- Stage II
+from nero_ns.models.nero_material import NeroMaterialModelConfig, NeroMaterialTrainerConfig  # noqa: E402
+
+nero_material = MethodSpecification(
+    config=NeroMaterialTrainerConfig(
+        method_name="nero-material",
+        steps_per_eval_batch=100,
+        steps_per_eval_image=500,
+        steps_per_eval_all_images=1_000_000,
+        steps_per_save=250,
+        max_num_iterations=2000,
+        mixed_precision=False,
+        pipeline=VanillaPipelineConfig(
+            datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig()),
+            model=NeroMaterialModelConfig(eval_num_rays_per_chunk=1024),
+        ),
+        optimizers={
+            "materials": {
+                "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
+            },
+            "lights": {
+                "optimizer": AdamOptimizerConfig(lr=5e-3, eps=1e-15),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
+            },
+            # Used only with --pipeline.model.finetune-geometry True.
+            "geometry": {
+                "optimizer": AdamOptimizerConfig(lr=1e-4, eps=1e-15),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
+            },
+        },
+        viewer=ViewerConfig(num_rays_per_chunk=1024),
+        vis="viewer",
+    ),
+    description="NeRO Stage II: PBR materials (albedo, roughness, metallic) and lighting on a nero-shape geometry "
+    "(needs --shape-config).",
+)

@@ -1,0 +1,336 @@
+"""nero-material: Stage II of NeRO. PBR materials and lighting on the fixed Stage I geometry, by Monte Carlo shading.
+
+Camera rays are cast against a mesh of the Stage I SDF (extracted once, then kept in every checkpoint); each hit is
+shaded with GGX + Lambert by `monte_carlo_shade`, where a sampled direction sees the environment light unless the
+mesh blocks it, in which case it sees the learned indirect light. Rays that miss the mesh take the frozen Stage I
+far field, volume rendered from the sphere exit as in Stage I.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Literal, Optional, Tuple, Type
+
+import torch
+from jaxtyping import Float
+from nerfstudio.cameras.rays import RayBundle
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
+from nerfstudio.models.base_model import Model, ModelConfig
+from nerfstudio.utils import colormaps
+from nerfstudio.utils.rich_utils import CONSOLE
+from torch import Tensor
+from torch.nn import Parameter
+
+from nero_ns.colors import linear_to_srgb, srgb_to_linear
+from nero_ns.components.brdf import orthonormal_frame
+from nero_ns.components.compositing import alphas_from_densities, weights_from_alphas
+from nero_ns.components.mc_shading import monte_carlo_shade
+from nero_ns.components.raycast import MeshRaycaster
+from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
+from nero_ns.engine.trainer import NeroTrainer, NeroTrainerConfig
+from nero_ns.errors import NeroInputError, friendly_errors
+from nero_ns.evaluation.image_metrics import ImageMetrics
+from nero_ns.exporters.marching_cubes import extract_sdf_mesh
+from nero_ns.fields.environment_light import EnvironmentLightConfig, IndirectLightConfig
+from nero_ns.fields.material_field import MaterialFieldConfig
+from nero_ns.models.stage_one import load_stage_one
+
+MISSING_SHAPE_CONFIG = (
+    "nero-material needs the Stage I run: pass --shape-config outputs/<experiment>/nero-shape/<timestamp>/config.yml "
+    "(written by `ns-train nero-shape`)"
+)
+
+
+@dataclass
+class NeroMaterialModelConfig(ModelConfig):
+    """nero-material model: every part is configurable from the command line."""
+
+    _target: Type = field(default_factory=lambda: NeroMaterialModel)
+    shape_config: Optional[Path] = None
+    """config.yml of the Stage I (nero-shape) run; set from the top-level --shape-config."""
+    mesh_resolution: int = 256
+    """Marching-cubes samples per axis of the Stage I mesh that rays are cast against (extracted once)."""
+    finetune_geometry: bool = False
+    """Also optimize the Stage I SDF (through the shading normals) with the small 'geometry' learning rate."""
+    material_field: MaterialFieldConfig = field(default_factory=MaterialFieldConfig)
+    """Albedo, roughness and metallic at surface points."""
+    environment_light: EnvironmentLightConfig = field(default_factory=EnvironmentLightConfig)
+    """Distant light for directions that escape the object."""
+    indirect_light: IndirectLightConfig = field(default_factory=IndirectLightConfig)
+    """Light for directions blocked by the object."""
+    num_diffuse_samples: int = 32
+    """Cosine-weighted light directions per pixel (the original uses 512)."""
+    num_specular_samples: int = 32
+    """GGX visible-normal light directions per pixel (the original uses 256)."""
+    photometric_loss: Literal["charbonnier", "l1"] = "charbonnier"
+    """Photometric loss on linear colors."""
+    smoothness_loss_mult: float = 0.01
+    """Weight of the material smoothness prior (materials at x and at a tangent offset of x agree)."""
+    smoothness_offset: float = 0.01
+    """Length of the random tangent offset, in normalized units (the object spans about 1.8)."""
+    range_prior_loss_mult: float = 1.0
+    """Weight of the early prior keeping metallic in [0.02, 0.98] and roughness below 0.98 (no sigmoid saturation)."""
+    range_prior_steps: int = 200
+    """Steps during which the range prior is on."""
+    diffuse_light_loss_mult: float = 0.1
+    """Weight of NeRO's prior that the light reaching the diffuse lobe is grey (its channels agree)."""
+
+
+class NeroMaterialModel(Model):
+    """Stage II model: materials and lights on the Stage I geometry, by ray casting and Monte Carlo shading."""
+
+    config: NeroMaterialModelConfig
+
+    def populate_modules(self) -> None:
+        super().populate_modules()
+        if self.config.shape_config is None:
+            raise NeroInputError(MISSING_SHAPE_CONFIG)
+        metadata = self.kwargs.get("metadata") or {}
+        self.inputs_are_srgb = metadata.get("color_space", "srgb") == "srgb"
+        stage_one, stage_one_config, _ = load_stage_one(self.config.shape_config)
+        # Stage I parts are submodules, so their (possibly fine-tuned) weights travel in Stage II checkpoints.
+        self.sdf_field = stage_one.sdf_field
+        self.far_field = stage_one.far_field
+        self.sdf_field.requires_grad_(self.config.finetune_geometry)
+        self.far_field.requires_grad_(False)
+        self.outside_sampler = InverseDistanceSampler(num_samples=stage_one_config.pipeline.model.num_outside_samples)
+        self.material_field = self.config.material_field.setup()
+        self.environment_light = self.config.environment_light.setup()
+        self.indirect_light = self.config.indirect_light.setup()
+        # The ray-casting mesh: empty until first needed, then extracted once and saved with every checkpoint.
+        self.register_buffer("mesh_vertices", torch.zeros(0, 3))
+        self.register_buffer("mesh_faces", torch.zeros(0, 3, dtype=torch.long))
+        self._raycaster: Optional[MeshRaycaster] = None
+        self.image_metrics = ImageMetrics()
+        self.step = 0
+
+    # ------------------------------------------------------------------ optimization
+    def get_param_groups(self) -> Dict[str, List[Parameter]]:
+        groups = {
+            "materials": list(self.material_field.parameters()),
+            "lights": list(self.environment_light.parameters()) + list(self.indirect_light.parameters()),
+        }
+        if self.config.finetune_geometry:
+            groups["geometry"] = list(self.sdf_field.parameters())
+        return groups
+
+    def get_training_callbacks(self, training_callback_attributes: TrainingCallbackAttributes) -> List[TrainingCallback]:
+        def set_step(step: int) -> None:
+            self.step = step
+
+        return [TrainingCallback([TrainingCallbackLocation.BEFORE_TRAIN_ITERATION], update_every_num_iters=1, func=set_step)]
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def raycaster(self) -> MeshRaycaster:
+        """Ray caster on the Stage I mesh, extracting the mesh from the SDF the first time (no checkpoint had it)."""
+        if self._raycaster is None:
+            if self.mesh_faces.shape[0] == 0:
+                self._extract_mesh()
+            self._raycaster = MeshRaycaster(self.mesh_vertices, self.mesh_faces)
+        return self._raycaster
+
+    def _extract_mesh(self) -> None:
+        resolution = self.config.mesh_resolution
+        CONSOLE.print(f"Extracting the Stage I mesh at {resolution}^3 for ray casting (once; kept in checkpoints)")
+        vertices, faces = extract_sdf_mesh(
+            self.query_sdf, resolution, block_resolution=64, chunk_size=65536, device=self.device
+        )
+        if len(faces) == 0:
+            raise NeroInputError(
+                f"{self.config.shape_config}: the Stage I SDF has no surface inside the unit sphere at resolution "
+                f"{resolution}; train Stage I longer or raise --pipeline.model.mesh-resolution"
+            )
+        self.mesh_vertices = torch.as_tensor(vertices, dtype=torch.float32, device=self.device)
+        self.mesh_faces = torch.as_tensor(faces, dtype=torch.long, device=self.device)
+        CONSOLE.print(f"Stage I mesh: {len(vertices)} vertices, {len(faces)} faces")
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        """Take the mesh of the checkpoint whatever its size (the buffers start empty)."""
+        for name in ("mesh_vertices", "mesh_faces"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.device))
+        self._raycaster = None
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+
+    @torch.no_grad()
+    def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
+        """Signed distance of the Stage I geometry in the normalized frame (negative inside)."""
+        return self.sdf_field.get_sdf(positions)
+
+    @torch.no_grad()
+    def query_materials(self, points: Float[Tensor, "*bs 3"]) -> Dict[str, Float[Tensor, "*bs C"]]:
+        """albedo (linear RGB), roughness and metallic at surface points of the normalized frame, for exporters."""
+        return self.material_field(points)
+
+    def environment_map(self, height: int) -> Float[Tensor, "height width 3"]:
+        """The learned environment light as an H x 2H lat-long map of linear radiance (see EnvironmentLight)."""
+        return self.environment_light.environment_map(height)
+
+    # ------------------------------------------------------------------ rendering
+    def _far_field_background(self, ray_bundle: RayBundle) -> Float[Tensor, "num_rays 3"]:
+        """Stage I's far field volume rendered from the sphere exit (frozen), linear RGB."""
+        with torch.no_grad():
+            _, exit_distance, _ = intersect_unit_sphere(ray_bundle.origins, ray_bundle.directions)
+            samples = self.outside_sampler(ray_bundle, exit_distance, jitter=False)
+            density, rgb = self.far_field(samples.frustums.get_positions(), samples.frustums.directions)
+            assert samples.deltas is not None
+            weights = weights_from_alphas(alphas_from_densities(density, samples.deltas))
+            return (weights * rgb).sum(dim=1)
+
+    def _shade(
+        self, points: Float[Tensor, "num_hits 3"], normals: Float[Tensor, "num_hits 3"], view: Float[Tensor, "num_hits 3"],
+        materials: Dict[str, Tensor],
+    ) -> Dict[str, Tensor]:
+        """Monte Carlo shading of surface points; also the visible fraction and the mean diffuse-lobe light."""
+        record: Dict[str, Tensor] = {}
+
+        def light(directions: Tensor, sample_points: Tensor) -> Tensor:
+            occluded = self.raycaster.occluded(sample_points, directions)
+            radiance = torch.empty(*directions.shape[:-1], 3, device=directions.device, dtype=directions.dtype)
+            radiance[~occluded] = self.environment_light(directions[~occluded])
+            radiance[occluded] = self.indirect_light(sample_points[occluded], directions[occluded])
+            record["visible"], record["radiance"] = ~occluded, radiance
+            return radiance
+
+        shading = monte_carlo_shade(
+            points, normals, view, materials["albedo"], materials["roughness"], materials["metallic"], light,
+            num_diffuse=self.config.num_diffuse_samples, num_specular=self.config.num_specular_samples,
+        )
+        shading["visibility"] = record["visible"].float().mean(dim=-1, keepdim=True)
+        # Cosine samples come first: their mean radiance estimates irradiance / pi, the light of the diffuse lobe.
+        shading["diffuse_light"] = record["radiance"][:, : self.config.num_diffuse_samples].mean(dim=1)
+        return shading
+
+    def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
+        origins, directions = ray_bundle.origins.reshape(-1, 3), ray_bundle.directions.reshape(-1, 3)
+        num_rays = origins.shape[0]
+        distance, hit, _, hit_points = self.raycaster.first_hit(origins, directions)
+        zeros = lambda channels: torch.zeros(num_rays, channels, device=origins.device, dtype=origins.dtype)  # noqa: E731
+        rgb_linear = zeros(3)
+        if (~hit).any():
+            rgb_linear[~hit] = self._far_field_background(ray_bundle.flatten()[~hit])
+        outputs: Dict[str, Tensor] = {name: zeros(3) for name in ("albedo", "diffuse", "specular", "normal")}
+        outputs.update({name: zeros(1) for name in ("roughness", "metallic", "visibility")})
+        points = hit_points[hit]
+        if points.shape[0] > 0:
+            train_geometry = self.training and self.config.finetune_geometry
+            _, _, gradient = self.sdf_field.sdf_feature_gradient(points, create_graph=train_geometry)
+            normals = torch.nn.functional.normalize(gradient, dim=-1)
+            materials = self.material_field(points)
+            shading = self._shade(points, normals, -directions[hit], materials)
+            rgb_linear = rgb_linear.index_put((hit,), shading["rgb"])
+            for name in ("albedo", "roughness", "metallic"):
+                outputs[name] = outputs[name].index_put((hit,), materials[name])
+            for name in ("diffuse", "specular", "visibility"):
+                outputs[name] = outputs[name].index_put((hit,), shading[name])
+            outputs["normal"] = outputs["normal"].index_put((hit,), (normals + 1.0) / 2.0)
+            if self.training:
+                outputs["diffuse_light"] = shading["diffuse_light"]
+                outputs.update(self._smoothness_pairs(points, normals, materials))
+        outputs["rgb_linear"] = rgb_linear
+        outputs["rgb"] = linear_to_srgb(rgb_linear)
+        for name in ("albedo", "diffuse", "specular"):
+            outputs[name] = linear_to_srgb(outputs[name])
+        outputs["accumulation"] = hit.to(origins.dtype)[:, None]
+        outputs["depth"] = torch.where(hit, distance, torch.zeros_like(distance))[:, None]
+        with torch.no_grad():
+            outputs["environment"] = linear_to_srgb(self.environment_light(directions))
+        return outputs
+
+    def _smoothness_pairs(
+        self, points: Tensor, normals: Tensor, materials: Dict[str, Tensor]
+    ) -> Dict[str, Tensor]:
+        """Materials at the hits and at a random tangent offset of length `smoothness_offset` from them."""
+        tangent, bitangent = orthonormal_frame(normals.detach())
+        angle = 2.0 * torch.pi * torch.rand(points.shape[0], 1, device=points.device)
+        offset = (torch.cos(angle) * tangent + torch.sin(angle) * bitangent) * self.config.smoothness_offset
+        here = torch.cat([materials["albedo"], materials["roughness"], materials["metallic"]], dim=-1)
+        moved = self.material_field(points + offset)
+        nearby = torch.cat([moved["albedo"], moved["roughness"], moved["metallic"]], dim=-1)
+        return {"materials_here": here, "materials_nearby": nearby}
+
+    # ------------------------------------------------------------------ losses and metrics
+    def _target_linear(self, batch: Dict[str, Tensor]) -> Tensor:
+        image = batch["image"].to(self.device)[..., :3]
+        return srgb_to_linear(image) if self.inputs_are_srgb else image
+
+    def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
+        residual = outputs["rgb_linear"] - self._target_linear(batch)
+        if self.config.photometric_loss == "charbonnier":
+            rgb_loss = torch.sqrt(residual**2 + 1e-6).mean()
+        else:
+            rgb_loss = residual.abs().mean()
+        loss_dict = {"rgb_loss": rgb_loss}
+        if not self.training or "materials_here" not in outputs:
+            return loss_dict
+        if self.config.smoothness_loss_mult > 0:
+            difference = (outputs["materials_here"] - outputs["materials_nearby"]).abs().sum(dim=-1).mean()
+            loss_dict["smoothness_loss"] = self.config.smoothness_loss_mult * difference
+        if self.config.range_prior_loss_mult > 0 and self.step < self.config.range_prior_steps:
+            metallic, roughness = outputs["materials_here"][:, 4], outputs["materials_here"][:, 3]
+            outside = torch.relu(metallic - 0.98) + torch.relu(0.02 - metallic) + torch.relu(roughness - 0.98)
+            loss_dict["range_prior_loss"] = self.config.range_prior_loss_mult * outside.mean()
+        if self.config.diffuse_light_loss_mult > 0:
+            light = outputs["diffuse_light"]
+            tint = (light - light.mean(dim=-1, keepdim=True)).abs().sum(dim=-1).mean()
+            loss_dict["diffuse_light_loss"] = self.config.diffuse_light_loss_mult * tint
+        return loss_dict
+
+    def get_metrics_dict(self, outputs, batch) -> Dict[str, Tensor]:
+        image = batch["image"].to(self.device)[..., :3]
+        metrics = {"psnr": self.image_metrics.psnr(outputs["rgb"], image)}
+        hit = outputs["accumulation"][:, 0] > 0
+        if hit.any():
+            metrics["visible_fraction"] = outputs["visibility"][hit].mean()
+            metrics["mean_roughness"] = outputs["roughness"][hit].mean()
+            metrics["mean_metallic"] = outputs["metallic"][hit].mean()
+        return metrics
+
+    def get_image_metrics_and_images(
+        self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]
+    ) -> Tuple[Dict[str, float], Dict[str, Tensor]]:
+        image = batch["image"].to(self.device)[..., :3]
+        metrics = self.image_metrics.compare(outputs["rgb"], image)
+        images = {
+            "img": torch.cat([image, outputs["rgb"]], dim=1),
+            "albedo": outputs["albedo"],
+            "roughness_metallic": torch.cat(
+                [colormaps.apply_colormap(outputs["roughness"]), colormaps.apply_colormap(outputs["metallic"])], dim=1
+            ),
+            "diffuse_specular": torch.cat([outputs["diffuse"], outputs["specular"]], dim=1),
+            "normal": outputs["normal"],
+        }
+        return metrics, images
+
+
+@dataclass
+class NeroMaterialTrainerConfig(NeroTrainerConfig):
+    """NeroTrainerConfig with the Stage I run as a top-level option (`--shape-config`)."""
+
+    _target: Type = field(default_factory=lambda: NeroMaterialTrainer)
+    shape_config: Optional[Path] = None
+    """config.yml of the Stage I run (`ns-train nero-shape` writes outputs/<experiment>/nero-shape/<time>/config.yml)."""
+
+    def __post_init__(self) -> None:
+        # Runs when the command line is parsed, before ns-train saves config.yml, so the saved model config has it.
+        self.copy_shape_config()
+
+    def copy_shape_config(self) -> None:
+        """Give the model config the top-level --shape-config (when given)."""
+        if self.shape_config is not None:
+            self.pipeline.model.shape_config = self.shape_config
+
+
+class NeroMaterialTrainer(NeroTrainer):
+    """NeroTrainer that checks the Stage I run is given before building anything."""
+
+    config: NeroMaterialTrainerConfig
+
+    def setup(self, test_mode: Literal["test", "val", "inference"] = "val") -> None:
+        self.config.copy_shape_config()
+        if self.config.pipeline.model.shape_config is None:
+            with friendly_errors():
+                raise NeroInputError(MISSING_SHAPE_CONFIG)
+        super().setup(test_mode=test_mode)

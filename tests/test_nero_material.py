@@ -1,0 +1,149 @@
+"""nero-material (Stage II): trains through nerfstudio's Trainer on the tiny scene, renders every output, and its
+checkpoints load back through `eval_setup` and resume."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from nerfstudio.data.scene_box import SceneBox
+from nerfstudio.utils.eval_utils import eval_setup
+
+from nero_ns.colors import srgb_to_linear
+from nero_ns.errors import NeroInputError
+from nero_ns.method_configs import nero_material
+from nero_ns.models.nero_material import NeroMaterialModel, NeroMaterialModelConfig
+from nero_ns.models.stage_one import load_stage_one
+from tests.test_stage_one_loading import write_stage_one_run
+
+TRAIN_STEPS = 30
+OUTPUT_CHANNELS = {
+    "rgb": 3, "rgb_linear": 3, "albedo": 3, "diffuse": 3, "specular": 3, "normal": 3, "environment": 3,
+    "roughness": 1, "metallic": 1, "visibility": 1, "accumulation": 1, "depth": 1,
+}
+
+
+def material_config(data: Path, shape_config: Path, output_dir: Path, steps: int):
+    config = copy.deepcopy(nero_material.config)
+    config.pipeline.datamanager.data = data
+    config.shape_config = shape_config
+    config.copy_shape_config()
+    config.pipeline.model.mesh_resolution = 48
+    config.output_dir = output_dir
+    config.vis = "tensorboard"
+    config.machine.device_type = "cpu"
+    config.max_num_iterations = steps
+    config.steps_per_save = TRAIN_STEPS
+    config.steps_per_eval_batch = config.steps_per_eval_image = 1_000_000
+    return config
+
+
+def render(model: NeroMaterialModel, pipeline, index: int, seed: int = 0):
+    model.eval()
+    camera = pipeline.datamanager.train_dataset.cameras[index : index + 1].to(model.device)
+    torch.manual_seed(seed)
+    return model.get_outputs_for_camera(camera)
+
+
+def foreground_error(pipeline, indices=(0, 8)) -> float:
+    """Mean Charbonnier error on linear colors over the pixels whose rays hit the mesh."""
+    errors = []
+    for index in indices:
+        outputs = render(pipeline.model, pipeline, index)
+        image = srgb_to_linear(pipeline.datamanager.train_dataset[index]["image"][..., :3])
+        hit = outputs["accumulation"][..., 0] > 0
+        errors.append(torch.sqrt((outputs["rgb_linear"][hit] - image[hit]) ** 2 + 1e-6).mean())
+    return float(torch.stack(errors).mean())
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_scene, tmp_path_factory):
+    """Stage I run, then Stage II trained TRAIN_STEPS steps; the foreground error before and after."""
+    root = tmp_path_factory.mktemp("nero_material")
+    shape_config = write_stage_one_run(tiny_scene, root / "shape")
+    config = material_config(tiny_scene, shape_config, root / "material", TRAIN_STEPS)
+    config.set_timestamp()
+    config.save_config()
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    before = foreground_error(trainer.pipeline)
+    trainer.pipeline.model.train()
+    trainer.train()
+    after = foreground_error(trainer.pipeline)
+    return {"trainer": trainer, "config_path": config.get_base_dir() / "config.yml", "shape_config": shape_config,
+            "before": before, "after": after}
+
+
+def test_training_lowers_the_foreground_error_with_geometry_frozen(trained_run):
+    print("foreground error before, after:", trained_run["before"], trained_run["after"])
+    assert trained_run["after"] < 0.8 * trained_run["before"], (trained_run["before"], trained_run["after"])
+    model = trained_run["trainer"].pipeline.model
+    stage_one, _, _ = load_stage_one(trained_run["shape_config"])
+    for name, value in stage_one.sdf_field.state_dict().items():
+        assert torch.equal(model.sdf_field.state_dict()[name], value), name
+    assert set(model.get_param_groups()) == {"materials", "lights"}
+
+
+def test_outputs_cover_every_pixel_with_their_ranges(trained_run):
+    pipeline = trained_run["trainer"].pipeline
+    outputs = render(pipeline.model, pipeline, 3)
+    height, width = pipeline.datamanager.train_dataset.cameras.height[3, 0], pipeline.datamanager.train_dataset.cameras.width[3, 0]
+    for name, channels in OUTPUT_CHANNELS.items():
+        assert outputs[name].shape == (height, width, channels), name
+    hit = outputs["accumulation"][..., 0] > 0
+    mask = pipeline.datamanager.train_dataset[3]["mask"][..., 0]
+    # The init sphere of Stage I (radius 0.5) covers much of the object's mask and nothing of the far background.
+    assert 0.02 < float(hit.float().mean()) < 0.5 and float(mask[hit].float().mean()) > 0.9
+    assert float(outputs["roughness"][hit].min()) >= 0.04 and float(outputs["metallic"][hit].max()) <= 1.0
+    assert float(outputs["visibility"][hit].min()) >= 0.0 and float(outputs["visibility"][hit].max()) <= 1.0
+    assert float(outputs["albedo"][~hit].abs().max()) == 0.0 and float(outputs["rgb"].max()) <= 1.0
+    batch = {"image": pipeline.datamanager.train_dataset[3]["image"]}
+    metrics, images = pipeline.model.get_image_metrics_and_images(outputs, batch)
+    assert 5.0 < metrics["psnr"] < 60.0 and images["img"].shape == (height, 2 * width, 3)
+    environment = pipeline.model.environment_map(16)
+    assert environment.shape == (16, 32, 3) and float(environment.min()) > 0.0
+    materials = pipeline.model.query_materials(torch.zeros(7, 3))
+    assert {name: tuple(value.shape) for name, value in materials.items()} == {
+        "albedo": (7, 3), "roughness": (7, 1), "metallic": (7, 1)
+    }
+
+
+def test_checkpoint_round_trips_through_eval_setup(trained_run):
+    trained = trained_run["trainer"].pipeline.model
+    _, pipeline, checkpoint, step = eval_setup(trained_run["config_path"], test_mode="inference")
+    loaded = pipeline.model
+    assert isinstance(loaded, NeroMaterialModel) and step == TRAIN_STEPS - 1 and checkpoint.is_file()
+    assert torch.equal(loaded.mesh_faces, trained.mesh_faces) and torch.equal(loaded.mesh_vertices, trained.mesh_vertices)
+    for name, value in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    reference = render(trained, trained_run["trainer"].pipeline, 2, seed=3)
+    camera = trained_run["trainer"].pipeline.datamanager.train_dataset.cameras[2:3]
+    torch.manual_seed(3)
+    again = loaded.get_outputs_for_camera(camera)
+    for name in ("rgb", "albedo", "environment"):
+        assert torch.allclose(again[name], reference[name], atol=1e-6), name
+
+
+def test_training_resumes_from_the_checkpoint(trained_run, tiny_scene, tmp_path):
+    checkpoint_dir = trained_run["config_path"].parent / "nerfstudio_models"
+    # nerfstudio trains max_num_iterations more steps after the loaded one.
+    config = material_config(tiny_scene, trained_run["shape_config"], tmp_path, 2)
+    config.load_dir = checkpoint_dir
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    assert trainer._start_step == TRAIN_STEPS
+    trained = trained_run["trainer"].pipeline.model
+    assert torch.equal(trainer.pipeline.model.mesh_faces, trained.mesh_faces)
+    weights = trainer.pipeline.model.material_field.mlp.layers[-1].weight
+    assert torch.equal(weights, trained.material_field.mlp.layers[-1].weight)
+    start = weights.detach().clone()
+    trainer.train()
+    assert not torch.equal(weights, start)
+
+
+def test_model_without_stage_one_is_a_one_line_error():
+    with pytest.raises(NeroInputError, match="--shape-config") as error:
+        NeroMaterialModelConfig().setup(scene_box=SceneBox(torch.tensor([[-1.0] * 3, [1.0] * 3])), num_train_data=1)
+    assert "\n" not in str(error.value)
