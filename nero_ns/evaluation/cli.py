@@ -8,9 +8,17 @@ from typing import Dict, Type
 import tyro
 
 from nero_ns.evaluation.geometry import GeometryEvaluation
+from nero_ns.evaluation.images import ImageEvaluation
+from nero_ns.evaluation.materials import MaterialEvaluation
+from nero_ns.evaluation.relighting import RelightEvaluation
+from nero_ns.evaluation.scene import SceneEvaluation
 
 EVALUATION_COMMANDS: Dict[str, Type] = {
     "geometry": GeometryEvaluation,
+    "images": ImageEvaluation,
+    "materials": MaterialEvaluation,
+    "relight": RelightEvaluation,
+    "scene": SceneEvaluation,
 }
 """Subcommand name -> dataclass with a `main()`, shown in this order by `nero-eval --help`."""
 

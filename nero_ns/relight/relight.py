@@ -155,3 +155,23 @@ def write_video(path: Path, frames: List[Path]) -> Optional[Path]:
         CONSOLE.print(f"No mp4 written: ffmpeg failed ({result.stderr.strip().splitlines()[-1:]}).")
         return None
     return path
+
+
+def render_vertex_colors(
+    mesh: trimesh.Trimesh,
+    colors: Float[np.ndarray, "num_vertices 3"],
+    cameras: List[RelightCamera],
+    scratch_dir: Path,
+    spp: int = 16,
+) -> List[Float[np.ndarray, "height width 3"]]:
+    """Linear renders of a mesh painted with per-vertex colors (diffuse, under a uniform white sky, so a color
+    shows as itself apart from ambient occlusion), e.g. for error maps; scene files go to `scratch_dir`."""
+    mi.set_variant(select_relight_variant("auto"))
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    vertex_count = len(mesh.vertices)
+    assets = MaterialAssets(mesh, np.asarray(colors, dtype=np.float64), np.ones(vertex_count), np.zeros(vertex_count))
+    write_attribute_ply(scratch_dir / "mesh.ply", assets)
+    write_exr(scratch_dir / "white.exr", np.ones((8, 16, 3), dtype=np.float32))
+    lighting = Lighting(scratch_dir / "white.exr")
+    description = scene_description(assets, scratch_dir / "mesh.ply", lighting, False, vertex_colors=True)
+    return render_views(description, cameras, spp, range(len(cameras)), False, label="Error views")
