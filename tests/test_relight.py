@@ -145,7 +145,8 @@ def test_environment_rotation_moves_the_lit_side(tmp_path: Path) -> None:
 
 
 def test_blender_environment_puts_directions_where_blender_reads_them() -> None:
-    """Blender's equirect u = atan2(y, -x) / 2pi + 0.5: a lobe at +y lands at u = 0.75, rotated +90 deg at -x (u = 0.5)."""
+    """Blender's equirect u = atan2(y, -x) / 2pi + 0.5: a lobe at +y lands at u = 0.75; rotated by +90 degrees it
+    sits at -x, u = 0.5."""
     environment = lobe_environment(np.array([0.0, 1.0, 0.0]))
     for rotation, expected_u in ((0.0, 0.75), (90.0, 0.5)):
         blender = to_blender_latlong(environment, rotation, 2.0).mean(-1)

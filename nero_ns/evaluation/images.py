@@ -91,7 +91,9 @@ def compare_images(
 ) -> Dict[str, float]:
     """PSNR / SSIM / LPIPS of two sRGB images in [0, 1] of the same size."""
     if prediction.shape != target.shape:
-        raise NeroInputError(f"render {prediction.shape[:2]} and GT {target.shape[:2]} differ in size; render at GT size")
+        raise NeroInputError(
+            f"render {prediction.shape[:2]} and GT {target.shape[:2]} differ in size; render at GT size"
+        )
     return metrics.compare(torch.from_numpy(prediction), torch.from_numpy(target))
 
 

@@ -36,13 +36,17 @@ from nero_ns.evaluation.images import (
 DIFFERENCE_COLORMAP = "inferno"
 
 
-def linear_pair(pair: ImagePair) -> Tuple[Float[np.ndarray, "h w 3"], Float[np.ndarray, "h w 3"], Bool[np.ndarray, "h w"]]:
+def linear_pair(
+    pair: ImagePair,
+) -> Tuple[Float[np.ndarray, "h w 3"], Float[np.ndarray, "h w 3"], Bool[np.ndarray, "h w"]]:
     """Linear render, linear GT (background blacked out for RGBA renders) and the GT object mask."""
     if pair.gt_mask is None:
         raise NeroInputError(f"{pair.gt}: its transforms.json names no mask_path; pass GT with masks (gt/relight)")
     render, gt, mask = read_image(pair.render), read_image(pair.gt)[..., :3], read_mask(pair.gt_mask)
     if render.shape[:2] != gt.shape[:2] or mask.shape != gt.shape[:2]:
-        raise NeroInputError(f"{pair.render}: size {render.shape[:2]} differs from GT {gt.shape[:2]}; render at GT size")
+        raise NeroInputError(
+            f"{pair.render}: size {render.shape[:2]} differs from GT {gt.shape[:2]}; render at GT size"
+        )
     render_linear, gt_linear = srgb_to_linear(render[..., :3]), srgb_to_linear(gt)
     if render.shape[-1] == 4:
         render_linear, gt_linear = render_linear * render[..., 3:], gt_linear * mask[..., None]

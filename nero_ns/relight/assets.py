@@ -85,7 +85,8 @@ def load_exported_assets(folder: Path) -> MaterialAssets:
             )
         arrays[name] = np.clip(values, 0.0, 1.0)
     glb = folder / "model.glb"
-    return MaterialAssets(mesh, arrays["albedo"], arrays["roughness"], arrays["metallic"], glb if glb.is_file() else None)
+    glb_path = glb if glb.is_file() else None
+    return MaterialAssets(mesh, arrays["albedo"], arrays["roughness"], arrays["metallic"], glb_path)
 
 
 def load_gt_assets(gt_dir: Path) -> MaterialAssets:

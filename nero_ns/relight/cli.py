@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Literal, Optional
@@ -14,8 +13,6 @@ from nero_ns.errors import NeroInputError, friendly_errors
 from nero_ns.relight.assets import MaterialAssets, load_exported_assets
 from nero_ns.relight.cameras import RelightCamera, orbit_camera_path, read_transforms_cameras
 from nero_ns.relight.relight import RelightResult, relight
-
-MATERIALS_EXPORTER_MODULE = "nero_ns.exporters.materials_export"
 
 
 @dataclass
@@ -29,7 +26,7 @@ class RelightConfig:
     assets: Optional[Path] = None
     """Folder of exported materials: mesh.ply + albedo.npy, roughness.npy, metallic.npy (+ optional model.glb)."""
     load_config: Optional[Path] = None
-    """config.yml of a nero-material run; its materials are exported into OUTPUT_DIR/assets first."""
+    """config.yml of a nero-material run; `ns-export nero-materials` writes its assets to OUTPUT_DIR/assets first."""
     cameras: Optional[Path] = None
     """nerfstudio transforms.json (or its folder) whose cameras to render, e.g. gt/relight/transforms.json."""
     orbit: Optional[int] = None
@@ -79,15 +76,10 @@ class RelightConfig:
         """The exported materials: from --assets, or exported from the --load-config run into OUTPUT_DIR/assets."""
         if self.assets is not None:
             return load_exported_assets(self.assets)
-        if importlib.util.find_spec(MATERIALS_EXPORTER_MODULE) is None:
-            raise NeroInputError(
-                f"nero-relight: --load-config needs the Stage II exporter ({MATERIALS_EXPORTER_MODULE}), not "
-                "installed here; run `ns-export nero-materials` first and pass its output folder as --assets"
-            )
-        from nero_ns.exporters.materials_export import export_materials
+        from nero_ns.exporters.nero_materials import ExportNeroMaterials  # loads nerfstudio's model stack
 
         assets_dir = self.output_dir / "assets"
-        export_materials(self.load_config, assets_dir)
+        ExportNeroMaterials(load_config=self.load_config, output_dir=assets_dir).main()
         return load_exported_assets(assets_dir)
 
     def camera_list(self, assets: MaterialAssets) -> List[RelightCamera]:

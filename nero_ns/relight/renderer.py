@@ -58,7 +58,9 @@ class Lighting:
 
 def _texture(assets: MaterialAssets, attribute: str, constant: Any) -> Any:
     if not assets.per_vertex:
-        return {"type": "rgb", "value": [float(c) for c in constant]} if attribute == ALBEDO_ATTRIBUTE else float(constant)
+        if attribute == ALBEDO_ATTRIBUTE:
+            return {"type": "rgb", "value": [float(c) for c in constant]}
+        return float(constant)
     return {"type": "mesh_attribute", "name": attribute}
 
 
@@ -174,7 +176,8 @@ def _xml_value(name: str, value: Any, folder: Path, indent: str) -> list[str]:
         return _xml_plugin(value, folder, indent, name)
     if isinstance(value, np.ndarray):
         matrix = " ".join(f"{v:.12g}" for v in np.asarray(value, dtype=np.float64).ravel())
-        return [f'{indent}<transform name="{name}">', f'{indent}    <matrix value="{matrix}"/>', f"{indent}</transform>"]
+        opening, row = f'{indent}<transform name="{name}">', f'{indent}    <matrix value="{matrix}"/>'
+        return [opening, row, f"{indent}</transform>"]
     if isinstance(value, bool):
         return [f'{indent}<boolean name="{name}" value="{str(value).lower()}"/>']
     if isinstance(value, int):
