@@ -89,7 +89,8 @@ def test_training_lowers_the_foreground_error_with_geometry_frozen(trained_run):
 def test_outputs_cover_every_pixel_with_their_ranges(trained_run):
     pipeline = trained_run["trainer"].pipeline
     outputs = render(pipeline.model, pipeline, 3)
-    height, width = pipeline.datamanager.train_dataset.cameras.height[3, 0], pipeline.datamanager.train_dataset.cameras.width[3, 0]
+    cameras = pipeline.datamanager.train_dataset.cameras
+    height, width = int(cameras.height[3, 0]), int(cameras.width[3, 0])
     for name, channels in OUTPUT_CHANNELS.items():
         assert outputs[name].shape == (height, width, channels), name
     hit = outputs["accumulation"][..., 0] > 0
@@ -115,7 +116,8 @@ def test_checkpoint_round_trips_through_eval_setup(trained_run):
     _, pipeline, checkpoint, step = eval_setup(trained_run["config_path"], test_mode="inference")
     loaded = pipeline.model
     assert isinstance(loaded, NeroMaterialModel) and step == TRAIN_STEPS - 1 and checkpoint.is_file()
-    assert torch.equal(loaded.mesh_faces, trained.mesh_faces) and torch.equal(loaded.mesh_vertices, trained.mesh_vertices)
+    assert torch.equal(loaded.mesh_faces, trained.mesh_faces)
+    assert torch.equal(loaded.mesh_vertices, trained.mesh_vertices)
     for name, value in trained.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value), name
     reference = render(trained, trained_run["trainer"].pipeline, 2, seed=3)
@@ -147,3 +149,23 @@ def test_model_without_stage_one_is_a_one_line_error():
     with pytest.raises(NeroInputError, match="--shape-config") as error:
         NeroMaterialModelConfig().setup(scene_box=SceneBox(torch.tensor([[-1.0] * 3, [1.0] * 3])), num_train_data=1)
     assert "\n" not in str(error.value)
+
+
+def test_finetune_geometry_trains_the_sdf_with_its_own_group(trained_run, tiny_scene, tmp_path):
+    config = material_config(tiny_scene, trained_run["shape_config"], tmp_path, 3)
+    config.pipeline.model.finetune_geometry = True
+    config.set_timestamp()
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    model = trainer.pipeline.model
+    assert set(trainer.optimizers.optimizers) == {"materials", "lights", "geometry"}
+    watched = {
+        "sdf": model.sdf_field.layers[0].weight,
+        "environment": model.environment_light.mlp.layers[-1].weight,
+        "materials": model.material_field.mlp.layers[-1].weight,
+    }
+    start = {name: value.detach().clone() for name, value in watched.items()}
+    trainer.train()
+    for name, value in watched.items():
+        assert not torch.equal(value, start[name]), name
+    assert trainer.optimizers.optimizers["geometry"].param_groups[0]["lr"] <= 1e-4

@@ -73,7 +73,8 @@ def test_missing_config_is_one_line(tmp_path):
 
 def test_other_method_config_is_named(stage_one_config, tmp_path):
     text = stage_one_config.read_text().replace("method_name: nero-shape", "method_name: nerfacto")
-    text = text.replace("nero_ns.models.nero_shape.NeroShapeModelConfig", "nerfstudio.models.nerfacto.NerfactoModelConfig")
+    nerfacto_model = "nerfstudio.models.nerfacto.NerfactoModelConfig"
+    text = text.replace("nero_ns.models.nero_shape.NeroShapeModelConfig", nerfacto_model)
     other = tmp_path / "config.yml"
     other.write_text(text)
     message = one_line_error(other)

@@ -115,11 +115,14 @@ class NeroMaterialModel(Model):
             groups["geometry"] = list(self.sdf_field.parameters())
         return groups
 
-    def get_training_callbacks(self, training_callback_attributes: TrainingCallbackAttributes) -> List[TrainingCallback]:
+    def get_training_callbacks(
+        self, training_callback_attributes: TrainingCallbackAttributes
+    ) -> List[TrainingCallback]:
         def set_step(step: int) -> None:
             self.step = step
 
-        return [TrainingCallback([TrainingCallbackLocation.BEFORE_TRAIN_ITERATION], update_every_num_iters=1, func=set_step)]
+        before_step = [TrainingCallbackLocation.BEFORE_TRAIN_ITERATION]
+        return [TrainingCallback(before_step, update_every_num_iters=1, func=set_step)]
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -146,13 +149,13 @@ class NeroMaterialModel(Model):
         self.mesh_faces = torch.as_tensor(faces, dtype=torch.long, device=self.device)
         CONSOLE.print(f"Stage I mesh: {len(vertices)} vertices, {len(faces)} faces")
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Take the mesh of the checkpoint whatever its size (the buffers start empty)."""
         for name in ("mesh_vertices", "mesh_faces"):
             if prefix + name in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.device))
         self._raycaster = None
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
@@ -180,7 +183,10 @@ class NeroMaterialModel(Model):
             return (weights * rgb).sum(dim=1)
 
     def _shade(
-        self, points: Float[Tensor, "num_hits 3"], normals: Float[Tensor, "num_hits 3"], view: Float[Tensor, "num_hits 3"],
+        self,
+        points: Float[Tensor, "num_hits 3"],
+        normals: Float[Tensor, "num_hits 3"],
+        view: Float[Tensor, "num_hits 3"],
         materials: Dict[str, Tensor],
     ) -> Dict[str, Tensor]:
         """Monte Carlo shading of surface points; also the visible fraction and the mean diffuse-lobe light."""
@@ -207,7 +213,10 @@ class NeroMaterialModel(Model):
         origins, directions = ray_bundle.origins.reshape(-1, 3), ray_bundle.directions.reshape(-1, 3)
         num_rays = origins.shape[0]
         distance, hit, _, hit_points = self.raycaster.first_hit(origins, directions)
-        zeros = lambda channels: torch.zeros(num_rays, channels, device=origins.device, dtype=origins.dtype)  # noqa: E731
+
+        def zeros(channels: int) -> Tensor:
+            return torch.zeros(num_rays, channels, device=origins.device, dtype=origins.dtype)
+
         rgb_linear = zeros(3)
         if (~hit).any():
             rgb_linear[~hit] = self._far_field_background(ray_bundle.flatten()[~hit])
@@ -311,7 +320,7 @@ class NeroMaterialTrainerConfig(NeroTrainerConfig):
 
     _target: Type = field(default_factory=lambda: NeroMaterialTrainer)
     shape_config: Optional[Path] = None
-    """config.yml of the Stage I run (`ns-train nero-shape` writes outputs/<experiment>/nero-shape/<time>/config.yml)."""
+    """config.yml of the Stage I run: outputs/<experiment>/nero-shape/<time>/config.yml from `ns-train nero-shape`."""
 
     def __post_init__(self) -> None:
         # Runs when the command line is parsed, before ns-train saves config.yml, so the saved model config has it.
