@@ -37,7 +37,10 @@ import tyro
 
 EXPORTER_MODULE = "nerfstudio.scripts.exporter"
 
-_EXPORT_COMMANDS: Dict[str, Union[Type, str]] = {"nero-mesh": "nero_ns.exporters.nero_mesh:ExportNeroMesh"}
+_EXPORT_COMMANDS: Dict[str, Union[Type, str]] = {
+    "nero-mesh": "nero_ns.exporters.nero_mesh:ExportNeroMesh",
+    "nero-materials": "nero_ns.exporters.nero_materials:ExportNeroMaterials",
+}
 """Subcommand name -> exporter dataclass, or its "module:ClassName" path, resolved when `ns-export` runs."""
 
 
