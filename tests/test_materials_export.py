@@ -144,9 +144,10 @@ def test_baked_textures_reproduce_the_materials_at_random_surface_points(glb):
     metallic_error = np.abs(packed[:, 2] - expected["metallic"][:, 0].numpy())
     print(f"albedo sRGB error mean {albedo_error.mean() * 255:.2f}/255 max {albedo_error.max() * 255:.2f}/255; "
           f"roughness max {roughness_error.max() * 255:.2f}/255, metallic max {metallic_error.max() * 255:.2f}/255")
-    # 8-bit rounding (0.5/255) plus bilinear interpolation over a texel of ~0.01 normalized units.
-    assert albedo_error.mean() < 1.0 / 255 and albedo_error.max() < 4.0 / 255
-    assert roughness_error.max() < 3.0 / 255 and metallic_error.max() < 3.0 / 255
+    # 8-bit rounding (0.5/255) plus bilinear interpolation over a texel of ~0.01 normalized units (measured:
+    # albedo mean 0.17/255, max 0.64/255; roughness and metallic max 0.5/255).
+    assert albedo_error.mean() < 0.5 / 255 and albedo_error.max() < 1.5 / 255
+    assert roughness_error.max() < 1.0 / 255 and metallic_error.max() < 1.0 / 255
     np.testing.assert_array_equal(packed[:, 0], 1.0)
 
 

@@ -93,7 +93,8 @@ def export_materials(
     }
 
     mesh_arrays = (normalized.vertices, normalized.faces, normalized.vertex_normals)
-    atlas_arrays = (normalized.vertices[atlas.source_vertex], atlas.faces, normalized.vertex_normals[atlas.source_vertex])
+    seam_split = atlas.source_vertex
+    atlas_arrays = (normalized.vertices[seam_split], atlas.faces, normalized.vertex_normals[seam_split])
     if mesh_options.frame == "input":
         transform = dataparser_outputs.dataparser_transform.double().cpu().numpy()
         scale = float(dataparser_outputs.dataparser_scale)
@@ -126,7 +127,8 @@ def export_materials(
     _write_description(paths, mesh_options, options, dataparser_outputs, mesh, textured, environment.shape)
     CONSOLE.print(
         f"Materials: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces; textured model {len(textured.vertices)} "
-        f"vertices, {samples.texel_index.shape[0]} baked texels of {options.texture_size}^2 ({mesh_options.frame} frame)"
+        f"vertices, {samples.texel_index.shape[0]} baked texels of {options.texture_size}^2 "
+        f"({mesh_options.frame} frame)"
     )
     return paths
 

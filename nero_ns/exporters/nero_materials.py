@@ -17,7 +17,9 @@ from nero_ns.exporters.materials_export import MaterialExportOptions, check_mate
 from nero_ns.exporters.mesh_export import MeshExportOptions
 from nero_ns.models.nero_material import NeroMaterialModelConfig
 
-RUN_HINT = "pass --load-config outputs/<experiment>/nero-material/<timestamp>/config.yml written by `ns-train nero-material`"
+RUN_HINT = (
+    "pass --load-config outputs/<experiment>/nero-material/<timestamp>/config.yml written by `ns-train nero-material`"
+)
 
 
 @dataclass

@@ -107,7 +107,9 @@ def rasterize_uv(
             column = low[face_of_candidate, 0] + local % width
             row = low[face_of_candidate, 1] + local // width
             point = torch.stack([column, row], dim=-1).double()
-            barycentric, depth = _barycentric_and_depth(corners[face_of_candidate], twice_area[face_of_candidate], point)
+            barycentric, depth = _barycentric_and_depth(
+                corners[face_of_candidate], twice_area[face_of_candidate], point
+            )
             texel = row * size + column
             # The deepest triangle wins each texel: first within the batch, then against earlier batches.
             batch_best = torch.full_like(best_depth, -math.inf).scatter_reduce(0, texel, depth, reduce="amax")
