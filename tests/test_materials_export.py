@@ -336,11 +336,6 @@ def test_ns_export_nero_materials_help_and_a_one_line_error():
     assert "Traceback" not in result.stdout + result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True, raises=RuntimeError,
-    reason="NeroMaterialModel.query_sdf is wrapped in @torch.no_grad(), so export_mesh cannot take SDF-gradient "
-    "normals (docs/CONVENTIONS.md: query_sdf is differentiable); remove this mark once that decorator is gone",
-)
 def test_ns_export_nero_materials_on_a_real_nero_material_checkpoint(tiny_scene, tmp_path):
     from nerfstudio.utils.eval_utils import eval_setup
 

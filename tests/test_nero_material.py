@@ -16,7 +16,7 @@ from nero_ns.errors import NeroInputError
 from nero_ns.method_configs import nero_material
 from nero_ns.models.nero_material import NeroMaterialModel, NeroMaterialModelConfig
 from nero_ns.models.stage_one import load_stage_one
-from tests.test_stage_one_loading import write_stage_one_run
+from test_stage_one_loading import write_stage_one_run
 
 TRAIN_STEPS = 30
 OUTPUT_CHANNELS = {

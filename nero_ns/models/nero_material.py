@@ -157,7 +157,6 @@ class NeroMaterialModel(Model):
         self._raycaster = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    @torch.no_grad()
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
         """Signed distance of the Stage I geometry in the normalized frame (negative inside)."""
         return self.sdf_field.get_sdf(positions)
