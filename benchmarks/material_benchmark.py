@@ -1,0 +1,175 @@
+"""Stage II quality on generated scenes with known materials: does nero-material find metal, roughness, albedo?
+
+    python benchmarks/material_benchmark.py                      # 900 s per stage, 128 px, 48 views
+    python benchmarks/material_benchmark.py --quick              # smoke run: 20 s per stage, 48 px, 12 views
+
+For a metallic knot (metallic 1, roughness 0.1) and a dielectric blob (metallic 0, roughness 0.3), each with floor
+and distractors and trained without masks: `ns-train nero-shape` for a wall-clock budget, then `ns-train
+nero-material` on it for another, `ns-export nero-materials`, `nero-eval materials`, and both stages rendered from
+the held-out gt/test cameras. Prints per scene: mean metallic over the exported mesh (pass: > 0.7 for metal,
+< 0.3 for dielectric), roughness MAE (pass: <= 0.08), albedo PSNR after per-channel scale alignment (pass:
+>= 22 dB), held-out PSNR of Stage II and of Stage I (whole image, and over the GT object mask), and the time of
+each step; writes OUTPUT_DIR/results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import tyro
+from rich.table import Table
+
+from common import (
+    SceneSize,
+    SceneSpec,
+    console,
+    generate_scene,
+    object_psnr,
+    render_views_command,
+    run_command,
+    train_stage,
+)
+
+SCENES: Tuple[SceneSpec, ...] = (
+    SceneSpec("metal-knot", "knot", metallic=1.0, roughness=0.1, base_color=(0.95, 0.7, 0.4)),
+    SceneSpec("dielectric-blob", "blob", metallic=0.0, roughness=0.3, base_color=(0.2, 0.45, 0.8)),
+)
+METALLIC_PASS, DIELECTRIC_PASS, ROUGHNESS_MAE_PASS, ALBEDO_PSNR_PASS = 0.7, 0.3, 0.08, 22.0
+
+
+@dataclass
+class MaterialBenchmark:
+    output_dir: Path = Path("benchmark-output/material")
+    """Where scenes, runs, exports, renders and results.json go (scenes are reused when already there)."""
+    stage_one_seconds: float = 900.0
+    """Wall-clock training budget of Stage I (nero-shape)."""
+    stage_two_seconds: float = 900.0
+    """Wall-clock training budget of Stage II (nero-material)."""
+    resolution: int = 128
+    """Image size of the generated scenes."""
+    num_views: int = 48
+    """Training views."""
+    num_test_views: int = 8
+    """Held-out views (gt/test) both stages are rendered from."""
+    spp: int = 64
+    """Samples per pixel of the generated images."""
+    rays_per_batch: int = 512
+    """Training rays per step of both stages."""
+    mesh_resolution: int = 256
+    """Marching-cubes resolution of Stage II's ray-casting mesh and of the exported mesh."""
+    texture_size: int = 1024
+    """Baked texture size of the export."""
+    max_distance: Optional[float] = None
+    """Score materials only at exported vertices this close to the GT surface (fraction of the GT radius)."""
+    quick: bool = False
+    """Smoke-run preset: 20 s per stage, 48 px, 12 views, 2 test views, 8 spp, mesh 64, textures 64."""
+
+    def apply_quick_preset(self) -> None:
+        if self.quick:
+            self.stage_one_seconds = self.stage_two_seconds = 20.0
+            self.resolution, self.num_views, self.num_test_views, self.spp = 48, 12, 2, 8
+            self.rays_per_batch, self.mesh_resolution, self.texture_size = 256, 64, 64
+
+
+def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) -> Dict:
+    """Both stages, export, material metrics and held-out renders of one scene; returns its results row."""
+    folder = output / spec.name
+    logs, runs = folder / "logs", folder / "runs"
+    size = SceneSize(config.resolution, config.num_views, config.num_test_views, config.spp)
+    scene = generate_scene(spec, size, folder / "scene", logs / "synth.log")
+    test_cameras = scene / "gt" / "test" / "transforms.json"
+
+    shape = train_stage(
+        "nero-shape", scene, runs, "shape", config.stage_one_seconds, config.rays_per_batch, logs / "train-shape.log"
+    )
+    material = train_stage(
+        "nero-material", scene, runs, "material", config.stage_two_seconds, config.rays_per_batch,
+        logs / "train-material.log",
+        extra=("--shape-config", str(shape.config), "--pipeline.model.mesh-resolution", str(config.mesh_resolution)),
+    )
+    assets = folder / "assets"
+    export = run_command([
+        "ns-export", "nero-materials", "--load-config", str(material.config), "--output-dir", str(assets),
+        "--resolution", str(config.mesh_resolution), "--texture-size", str(config.texture_size),
+    ], logs / "export.log")
+    material_json = folder / "materials.json"
+    evaluate = ["nero-eval", "materials", "--assets", str(assets), "--gt", str(scene / "gt"), "--json", str(material_json)]
+    if config.max_distance is not None:
+        evaluate += ["--max-distance", str(config.max_distance)]
+    run_command(evaluate, logs / "eval-materials.log")
+    metrics = json.loads(material_json.read_text())
+
+    held_out = {}
+    render_seconds = 0.0
+    for stage, run in (("stage_one", shape), ("stage_two", material)):
+        renders = folder / f"test-renders-{stage}"
+        render_seconds += run_command(render_views_command(run.config, test_cameras, renders), logs / f"render-{stage}.log").seconds
+        image_json = folder / f"test-{stage}.json"
+        run_command(
+            ["nero-eval", "images", "--renders", str(renders), "--gt", str(test_cameras), "--json", str(image_json)],
+            logs / f"eval-images-{stage}.log",
+        )
+        held_out[f"{stage}_psnr"] = json.loads(image_json.read_text())["mean"]["psnr"]
+        held_out[f"{stage}_object_psnr"] = object_psnr(renders, test_cameras)
+
+    mean_metallic = float(np.load(assets / "metallic.npy").mean())
+    is_metal = spec.metallic >= 0.5
+    return {
+        "scene": spec.name, "gt_metallic": spec.metallic, "gt_roughness": spec.roughness,
+        "mean_metallic": mean_metallic,
+        "metallic_pass": mean_metallic > METALLIC_PASS if is_metal else mean_metallic < DIELECTRIC_PASS,
+        "roughness_mae": metrics["roughness_mae"], "roughness_pass": metrics["roughness_mae"] <= ROUGHNESS_MAE_PASS,
+        "albedo_psnr": metrics["albedo_psnr"], "albedo_pass": metrics["albedo_psnr"] >= ALBEDO_PSNR_PASS,
+        "metallic_mae": metrics["metallic_mae"], **held_out,
+        "stage_one_steps": shape.steps, "stage_one_seconds": shape.seconds, "stage_one_peak_mib": shape.peak_mib,
+        "stage_two_steps": material.steps, "stage_two_seconds": material.seconds,
+        "stage_two_peak_mib": material.peak_mib, "export_seconds": export.seconds, "render_seconds": render_seconds,
+    }
+
+
+def print_results(rows: list, config: MaterialBenchmark) -> None:
+    def verdict(value: str, passed: bool) -> str:
+        return f"[green]{value} ok" if passed else f"[red]{value} fail"
+
+    table = Table(title=f"nero-material, {config.stage_one_seconds:.0f} s + {config.stage_two_seconds:.0f} s budgets")
+    columns = (
+        "scene", "mean metallic", "roughness MAE", "albedo PSNR", "test PSNR II / I", "object PSNR II / I",
+        "steps I / II", "time I / II / export (s)",
+    )
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(
+            row["scene"], verdict(f"{row['mean_metallic']:.2f}", row["metallic_pass"]),
+            verdict(f"{row['roughness_mae']:.3f}", row["roughness_pass"]),
+            verdict(f"{row['albedo_psnr']:.1f}", row["albedo_pass"]),
+            f"{row['stage_two_psnr']:.2f} / {row['stage_one_psnr']:.2f}",
+            f"{row['stage_two_object_psnr']:.2f} / {row['stage_one_object_psnr']:.2f}",
+            f"{row['stage_one_steps']} / {row['stage_two_steps']}",
+            f"{row['stage_one_seconds']:.0f} / {row['stage_two_seconds']:.0f} / {row['export_seconds']:.0f}",
+        )
+    console.print(table)
+    console.print(
+        f"pass: metallic > {METALLIC_PASS} (metal) or < {DIELECTRIC_PASS} (dielectric), roughness MAE <= "
+        f"{ROUGHNESS_MAE_PASS}, albedo PSNR >= {ALBEDO_PSNR_PASS} dB (per-channel scale-aligned)"
+    )
+
+
+def main(config: MaterialBenchmark) -> None:
+    config.apply_quick_preset()
+    output = config.output_dir.resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    rows = [benchmark_scene(spec, config, output) for spec in SCENES]
+    print_results(rows, config)
+    (output / "results.json").write_text(json.dumps({"config": asdict(config), "scenes": rows}, indent=2, default=str))
+    console.print(f"Wrote {output / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main(tyro.cli(MaterialBenchmark))
+    sys.exit(0)
