@@ -98,7 +98,9 @@ def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) ->
         "--resolution", str(config.mesh_resolution), "--texture-size", str(config.texture_size),
     ], logs / "export.log")
     material_json = folder / "materials.json"
-    evaluate = ["nero-eval", "materials", "--assets", str(assets), "--gt", str(scene / "gt"), "--json", str(material_json)]
+    evaluate = [
+        "nero-eval", "materials", "--assets", str(assets), "--gt", str(scene / "gt"), "--json", str(material_json),
+    ]
     if config.max_distance is not None:
         evaluate += ["--max-distance", str(config.max_distance)]
     run_command(evaluate, logs / "eval-materials.log")
@@ -108,7 +110,9 @@ def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) ->
     render_seconds = 0.0
     for stage, run in (("stage_one", shape), ("stage_two", material)):
         renders = folder / f"test-renders-{stage}"
-        render_seconds += run_command(render_views_command(run.config, test_cameras, renders), logs / f"render-{stage}.log").seconds
+        render_seconds += run_command(
+            render_views_command(run.config, test_cameras, renders), logs / f"render-{stage}.log"
+        ).seconds
         image_json = folder / f"test-{stage}.json"
         run_command(
             ["nero-eval", "images", "--renders", str(renders), "--gt", str(test_cameras), "--json", str(image_json)],

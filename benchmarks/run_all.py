@@ -232,20 +232,25 @@ def plot_loss_curves(rows: List[Dict], path: Path) -> None:
 def plot_metric_bars(rows: List[Dict], path: Path) -> None:
     """One bar chart per metric: scenes on the x axis, a bar per stage/variant that has the metric."""
     scenes = sorted({row["scene"] for row in rows}, key=[row["scene"] for row in rows].index)
-    variants = [variant for variant in (STAGE_ONE, STAGE_ONE_PLAIN, STAGE_TWO) if any(r["variant"] == variant for r in rows)]
+    present = {row["variant"] for row in rows}
+    variants = [variant for variant in (STAGE_ONE, STAGE_ONE_PLAIN, STAGE_TWO) if variant in present]
     figure, axes = plt.subplots(2, (len(METRICS) + 1) // 2, figsize=(4 * ((len(METRICS) + 1) // 2), 6.4))
-    width = 0.8 / len(variants)
     for axis, (key, title, _) in zip(axes.flat, METRICS):
-        for offset, variant in enumerate(variants):
+        scored = [variant for variant in variants if any(r[key] is not None for r in rows if r["variant"] == variant)]
+        width = 0.8 / len(scored)
+        for offset, variant in enumerate(scored):
             values = [
                 next((r[key] for r in rows if r["scene"] == scene and r["variant"] == variant and r[key] is not None),
                      np.nan)
                 for scene in scenes
             ]
-            axis.bar(np.arange(len(scenes)) + offset * width, values, width, label=f"Stage {variant}")
+            axis.bar(
+                np.arange(len(scenes)) + offset * width, values, width, label=f"Stage {variant}",
+                color=f"C{variants.index(variant)}",
+            )
         axis.set_xticks(np.arange(len(scenes)) + 0.4 - width / 2, scenes, rotation=15, fontsize=8)
         axis.set_title(title)
-    axes.flat[0].legend(fontsize=8)
+        axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
