@@ -20,7 +20,8 @@ from typing import List, Tuple
 import numpy as np
 from rich.console import Console
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
+"""Wide tables in log files too (rich falls back to 80 columns when the output is not a terminal)."""
 
 NEVER = "1000000"
 """A step interval no benchmark run reaches (evaluation and intermediate checkpoints are switched off)."""
