@@ -18,6 +18,11 @@ from nero_ns.models.nero_shape import NeroShapeModelConfig
 # `ns-export nero-mesh`: nerfstudio's exporter has a fixed list of subcommands; see nero_ns/exporters/ns_export.py.
 install_export_commands()
 
+
+def this_machine() -> MachineConfig:
+    """The GPU when there is one, else the CPU (nerfstudio's default is CUDA, which fails on a CPU machine)."""
+    return MachineConfig(device_type="cuda" if torch.cuda.is_available() else "cpu")
+
 nero_shape = MethodSpecification(
     config=NeroTrainerConfig(
         method_name="nero-shape",
@@ -27,19 +32,19 @@ nero_shape = MethodSpecification(
         steps_per_save=250,
         max_num_iterations=3000,
         mixed_precision=False,
-        machine=MachineConfig(device_type="cuda" if torch.cuda.is_available() else "cpu"),
+        machine=this_machine(),
         pipeline=VanillaPipelineConfig(
             datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig()),
             model=NeroShapeModelConfig(eval_num_rays_per_chunk=1024),
         ),
         optimizers={
             "fields": {
-                "optimizer": AdamOptimizerConfig(lr=5e-3, eps=1e-15),
-                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=100),
+                "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
             "far_field": {
-                "optimizer": AdamOptimizerConfig(lr=5e-3, eps=1e-15),
-                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=100),
+                "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
         },
         viewer=ViewerConfig(num_rays_per_chunk=1024),
@@ -61,6 +66,7 @@ nero_material = MethodSpecification(
         steps_per_save=250,
         max_num_iterations=2000,
         mixed_precision=False,
+        machine=this_machine(),
         pipeline=VanillaPipelineConfig(
             datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig()),
             model=NeroMaterialModelConfig(eval_num_rays_per_chunk=1024),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Tuple, Type
+from typing import Literal, Tuple, Type
 
 import torch
 from jaxtyping import Float
 from nerfstudio.configs.base_config import InstantiateConfig
-from nerfstudio.field_components.encodings import NeRFEncoding, SHEncoding
+from nerfstudio.field_components.encodings import HashEncoding, SHEncoding
 from nerfstudio.field_components.mlp import MLP
 from torch import Tensor, nn
 
@@ -18,20 +18,26 @@ class FarFieldConfig(InstantiateConfig):
     """Configuration of the far field."""
 
     _target: Type = field(default_factory=lambda: FarField)
-    num_frequencies: int = 6
-    """Frequencies of the positional encoding of the inverted-sphere coordinates."""
+    num_levels: int = 12
+    """Hash grid levels over the inverted-sphere ball."""
+    max_res: int = 512
+    """Finest hash grid resolution."""
+    log2_hashmap_size: int = 15
+    """log2 of the hash table size per level."""
     hidden_dim: int = 64
     """MLP width."""
-    num_layers: int = 3
-    """Density MLP depth."""
     sh_levels: int = 3
     """Spherical-harmonics levels of the view direction."""
+    hash_implementation: Literal["tcnn", "torch"] = "tcnn"
+    """Hash grid backend: tcnn when importable (falls back to torch automatically), or torch."""
 
 
-def invert_sphere(positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 4"]:
-    """NeRF++ parametrization of a point outside the unit sphere: (x / |x|, 1 / |x|), all bounded."""
+def invert_sphere(positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 3"]:
+    """NeRF++'s inverted-sphere coordinates (direction x / |x|, inverse distance 1 / |x|) of a point outside the
+    unit sphere, laid out as one point of the ball of radius 2: (2 - 1 / |x|) * x / |x|. Infinity maps to the
+    boundary, the unit sphere to itself, so a grid over [-2, 2]^3 covers the whole outside."""
     norm = positions.norm(dim=-1, keepdim=True).clamp(min=1.0)
-    return torch.cat([positions / norm, 1.0 / norm], dim=-1)
+    return (2.0 - 1.0 / norm) * positions / norm
 
 
 class FarField(nn.Module):
@@ -39,22 +45,25 @@ class FarField(nn.Module):
 
     def __init__(self, config: FarFieldConfig) -> None:
         super().__init__()
-        self.position_encoding = NeRFEncoding(
-            in_dim=4, num_frequencies=config.num_frequencies, min_freq_exp=0.0, max_freq_exp=config.num_frequencies - 1,
-            include_input=True,
+        self.position_encoding = HashEncoding(
+            num_levels=config.num_levels,
+            min_res=16,
+            max_res=config.max_res,
+            log2_hashmap_size=config.log2_hashmap_size,
+            implementation=config.hash_implementation,
         )
         self.direction_encoding = SHEncoding(levels=config.sh_levels, implementation="torch")
         self.density_mlp = MLP(
             in_dim=self.position_encoding.get_out_dim(),
-            num_layers=config.num_layers,
+            num_layers=1,
             layer_width=config.hidden_dim,
-            out_dim=1 + config.hidden_dim,
+            out_dim=1 + config.hidden_dim // 4,
             activation=nn.ReLU(),
             implementation="torch",
         )
         self.color_mlp = MLP(
-            in_dim=config.hidden_dim + self.direction_encoding.get_out_dim(),
-            num_layers=1,
+            in_dim=config.hidden_dim // 4 + self.direction_encoding.get_out_dim(),
+            num_layers=2,
             layer_width=config.hidden_dim,
             out_dim=3,
             activation=nn.ReLU(),
@@ -66,7 +75,10 @@ class FarField(nn.Module):
         self, positions: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"]
     ) -> Tuple[Float[Tensor, "*bs 1"], Float[Tensor, "*bs 3"]]:
         """Density and linear RGB at `positions` seen along `directions`."""
-        hidden = self.density_mlp(self.position_encoding(invert_sphere(positions)))
+        unit_cube = (invert_sphere(positions) + 2.0) / 4.0
+        features = self.position_encoding(unit_cube.reshape(-1, 3))
+        features = features.reshape(*positions.shape[:-1], self.position_encoding.get_out_dim())
+        hidden = self.density_mlp(features.to(positions.dtype))
         density = nn.functional.softplus(hidden[..., :1] - 1.0)
         direction_features = self.direction_encoding((directions + 1.0) / 2.0)
         rgb = self.color_mlp(torch.cat([hidden[..., 1:], direction_features], dim=-1))

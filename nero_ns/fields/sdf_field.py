@@ -19,13 +19,13 @@ class NeroSDFFieldConfig(InstantiateConfig):
     """Configuration of the SDF field."""
 
     _target: Type = field(default_factory=lambda: NeroSDFField)
-    num_levels: int = 16
-    """Hash grid levels."""
+    num_levels: int = 12
+    """Hash grid levels (each costs eight table look-ups per sample and its backward pass)."""
     min_res: int = 16
     """Coarsest hash grid resolution."""
-    max_res: int = 1024
+    max_res: int = 512
     """Finest hash grid resolution."""
-    log2_hashmap_size: int = 17
+    log2_hashmap_size: int = 15
     """log2 of the hash table size per level (smaller is faster on a CPU)."""
     features_per_level: int = 2
     """Features per hash grid level."""
@@ -43,6 +43,13 @@ class NeroSDFFieldConfig(InstantiateConfig):
     """Radius of the sphere the SDF starts as; the MLP learns the residual from it."""
     init_variance: float = 0.3
     """Initial NeuS variance parameter; inv_s = exp(10 * variance)."""
+    inv_s_floor_start: float = 20.0
+    """Lowest sharpness inv_s allowed at step 0."""
+    inv_s_floor_end: float = 300.0
+    """Lowest sharpness inv_s allowed after inv_s_floor_steps (geometric growth in between)."""
+    inv_s_floor_steps: int = 1000
+    """Steps over which the sharpness floor rises. Without a rising floor, short runs on shiny scenes let the
+    learned inv_s fall and the object turns into a translucent haze the far field shows through."""
     hash_implementation: Literal["tcnn", "torch"] = "tcnn"
     """Hash grid backend: tcnn when importable (falls back to torch automatically), or torch."""
 
@@ -69,6 +76,7 @@ class NeroSDFField(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(d_in, d_out) for d_in, d_out in zip(dims[:-1], dims[1:]))
         self.activation = nn.Softplus(beta=100)
         self.variance = nn.Parameter(torch.tensor(config.init_variance))
+        self.register_buffer("inv_s_floor", torch.tensor(config.inv_s_floor_start))
         self._geometric_init()
 
     def _geometric_init(self) -> None:
@@ -87,8 +95,11 @@ class NeroSDFField(nn.Module):
             self.layers[-1].weight[0].zero_()
 
     def set_step(self, step: int) -> None:
-        """Advance the coarse-to-fine schedule of the hash grid."""
+        """Advance the coarse-to-fine schedule of the hash grid and the sharpness floor."""
         self.encoding.set_step(step)
+        start, end = self.config.inv_s_floor_start, self.config.inv_s_floor_end
+        progress = min(1.0, step / max(self.config.inv_s_floor_steps, 1))
+        self.inv_s_floor.fill_(start * (end / start) ** progress)
 
     def forward(self, positions: Float[Tensor, "*bs 3"]) -> Tuple[Float[Tensor, "*bs 1"], Float[Tensor, "*bs feat"]]:
         """Signed distance and geometry feature at `positions` (normalized frame)."""
@@ -119,8 +130,8 @@ class NeroSDFField(nn.Module):
         return sdf, feature, gradient
 
     def inv_s(self) -> Float[Tensor, "1"]:
-        """NeuS sharpness 1/s of the logistic density."""
-        return torch.exp(self.variance * 10.0).clamp(1e-6, 1e6)
+        """NeuS sharpness 1/s of the logistic density: learned, but never below the scheduled floor."""
+        return torch.maximum(torch.exp(self.variance * 10.0), self.inv_s_floor).clamp(max=1e6)
 
     def get_alpha(
         self,

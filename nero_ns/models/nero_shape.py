@@ -67,6 +67,8 @@ class NeroShapeModelConfig(ModelConfig):
     """Step at which the occlusion loss starts."""
     occlusion_rays: int = 128
     """Rays per batch whose surface points get an occlusion pseudo-label."""
+    occlusion_surface_threshold: float = 0.02
+    """Only samples with |SDF| below this get occlusion labels (the march must start on the surface)."""
     occlusion_march_steps: int = 32
     """SDF evaluations along each reflected ray when making pseudo-labels."""
     mask_loss_mult: float = 0.0
@@ -180,16 +182,17 @@ class NeroShapeModel(Model):
         if self.training:
             outputs["eikonal_gradient"] = gradient[positions.norm(dim=-1) < 1.0]
             if "occlusion" in shading:
-                outputs.update(self._surface_occlusion(inside_weights, positions, normals, shading))
+                outputs.update(self._surface_occlusion(inside_weights, positions, sdf.detach(), normals, shading))
         return outputs
 
     def _surface_occlusion(
-        self, inside_weights: Tensor, positions: Tensor, normals: Tensor, shading: Dict[str, Tensor]
+        self, inside_weights: Tensor, positions: Tensor, sdf: Tensor, normals: Tensor, shading: Dict[str, Tensor]
     ) -> Dict[str, Tensor]:
         """At each ray's most visible sample: the predicted occlusion of its reflected direction and its label."""
         best = inside_weights.squeeze(-1).argmax(dim=1)
         rows = torch.arange(best.shape[0], device=best.device)
-        visible = inside_weights.squeeze(-1)[rows, best] > 0.1
+        near_surface = sdf[rows, best].squeeze(-1).abs() < self.config.occlusion_surface_threshold
+        visible = (inside_weights.squeeze(-1)[rows, best] > 0.1) & near_surface
         rows, best = rows[visible][: self.config.occlusion_rays], best[visible][: self.config.occlusion_rays]
         points = positions[rows, best].detach()
         reflected = shading["reflected"][rows, best].detach()

@@ -49,7 +49,7 @@ class SyntheticSceneConfig:
     floor: bool = True
     """Add a diffuse checkered floor below the object, extending well outside its bounding sphere."""
     masks: bool = True
-    """Write object masks (255 where the object is visible)."""
+    """Write training masks (255 where the object is visible); gt/test and gt/relight always have masks."""
     points: bool = True
     """Write sparse_pc.ply: noisy points on the object surface plus ~10% outliers, like COLMAP's."""
     num_points: int = 4000

@@ -241,10 +241,13 @@ def generate_scene(config: SyntheticSceneConfig) -> Path:
         )
         train_scene = shaded_scene(layout, gt_dir / "env_train.exr", with_surroundings=True)
         relight_scene = shaded_scene(layout, gt_dir / "env_relight.exr", with_surroundings=False)
-        occluded_coverage = coverage_scene(layout, with_surroundings=True) if config.masks else None
-        object_coverage = coverage_scene(layout, with_surroundings=False) if config.masks else None
+        # Ground-truth views always carry masks (evaluation needs them); --no-masks only drops the training masks.
+        occluded_coverage = coverage_scene(layout, with_surroundings=True)
+        object_coverage = coverage_scene(layout, with_surroundings=False)
         jobs = [
-            RenderJob("train views", output_dir, train_poses, train_scene, occluded_coverage),
+            RenderJob(
+                "train views", output_dir, train_poses, train_scene, occluded_coverage if config.masks else None
+            ),
             RenderJob("test views", gt_dir / "test", test_poses, train_scene, occluded_coverage),
             RenderJob("relight views", gt_dir / "relight", test_poses, relight_scene, object_coverage),
         ]
@@ -256,8 +259,8 @@ def generate_scene(config: SyntheticSceneConfig) -> Path:
         trimesh.PointCloud(xyz, colors=rgb).export(output_dir / "sparse_pc.ply")
         ply_file = "sparse_pc.ply"
     _write_transforms(output_dir / "transforms.json", intrinsics, train_poses, config.masks, ply_file)
-    _write_transforms(gt_dir / "test" / "transforms.json", intrinsics, test_poses, config.masks)
-    _write_transforms(gt_dir / "relight" / "transforms.json", intrinsics, test_poses, config.masks)
+    _write_transforms(gt_dir / "test" / "transforms.json", intrinsics, test_poses, with_masks=True)
+    _write_transforms(gt_dir / "relight" / "transforms.json", intrinsics, test_poses, with_masks=True)
 
     materials = {
         "shape": config.shape,
