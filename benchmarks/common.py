@@ -8,7 +8,6 @@ Held-out views are rendered by this file run as a script (`python benchmarks/com
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

@@ -27,7 +27,7 @@ from scipy.ndimage import binary_dilation
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.data.dataparsers.base_dataparser import DataparserOutputs
 
-from nero_ns.colors import linear_to_srgb, srgb_to_linear
+from nero_ns.colors import linear_to_srgb
 from nero_ns.errors import NeroInputError
 from nero_ns.exporters.materials_export import MaterialExportOptions, check_material_options, export_materials
 from nero_ns.exporters.mesh_export import MeshExportOptions

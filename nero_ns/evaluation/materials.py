@@ -10,7 +10,6 @@ confounded with geometry error). Every vertex counts the same.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional

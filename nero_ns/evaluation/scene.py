@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import imageio.v3 as iio
 import matplotlib
@@ -20,7 +20,6 @@ import numpy as np
 import trimesh
 from jaxtyping import Float
 
-from nerfstudio.utils.rich_utils import CONSOLE
 
 from nero_ns.colors import linear_to_srgb
 from nero_ns.errors import NeroInputError, friendly_errors

@@ -22,7 +22,7 @@ from nerfstudio.utils.rich_utils import CONSOLE
 from torch import Tensor
 from torch.nn import Parameter
 
-from nero_ns.colors import linear_to_srgb, srgb_to_linear
+from nero_ns.colors import linear_to_srgb
 from nero_ns.components.brdf import orthonormal_frame
 from nero_ns.components.compositing import alphas_from_densities, weights_from_alphas
 from nero_ns.components.mc_shading import monte_carlo_shade
@@ -31,6 +31,7 @@ from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_s
 from nero_ns.engine.trainer import NeroTrainer, NeroTrainerConfig
 from nero_ns.errors import NeroInputError, friendly_errors
 from nero_ns.evaluation.image_metrics import ImageMetrics
+from nero_ns.models.photometric import PhotometricLossKind, linear_target, photometric_loss
 from nero_ns.exporters.marching_cubes import extract_sdf_mesh
 from nero_ns.fields.environment_light import EnvironmentLightConfig, IndirectLightConfig
 from nero_ns.fields.material_field import MaterialFieldConfig
@@ -63,7 +64,7 @@ class NeroMaterialModelConfig(ModelConfig):
     """Cosine-weighted light directions per pixel (the original uses 512)."""
     num_specular_samples: int = 32
     """GGX visible-normal light directions per pixel (the original uses 256)."""
-    photometric_loss: Literal["charbonnier", "l1"] = "charbonnier"
+    photometric_loss: PhotometricLossKind = "charbonnier"
     """Photometric loss on linear colors."""
     smoothness_loss_mult: float = 0.01
     """Weight of the material smoothness prior (materials at x and at a tangent offset of x agree)."""
@@ -260,17 +261,9 @@ class NeroMaterialModel(Model):
         return {"materials_here": here, "materials_nearby": nearby}
 
     # ------------------------------------------------------------------ losses and metrics
-    def _target_linear(self, batch: Dict[str, Tensor]) -> Tensor:
-        image = batch["image"].to(self.device)[..., :3]
-        return srgb_to_linear(image) if self.inputs_are_srgb else image
-
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
-        residual = outputs["rgb_linear"] - self._target_linear(batch)
-        if self.config.photometric_loss == "charbonnier":
-            rgb_loss = torch.sqrt(residual**2 + 1e-6).mean()
-        else:
-            rgb_loss = residual.abs().mean()
-        loss_dict = {"rgb_loss": rgb_loss}
+        target = linear_target(batch, self.device, self.inputs_are_srgb)
+        loss_dict = {"rgb_loss": photometric_loss(outputs["rgb_linear"], target, self.config.photometric_loss)}
         if not self.training or "materials_here" not in outputs:
             return loss_dict
         if self.config.smoothness_loss_mult > 0:

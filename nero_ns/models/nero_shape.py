@@ -15,11 +15,12 @@ from nerfstudio.utils import colormaps
 from torch import Tensor
 from torch.nn import Parameter
 
-from nero_ns.colors import linear_to_srgb, srgb_to_linear
+from nero_ns.colors import linear_to_srgb
 from nero_ns.components.compositing import alphas_from_densities, weights_from_alphas
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
 from nero_ns.components.sdf_tracing import march_hits_surface
 from nero_ns.evaluation.image_metrics import ImageMetrics
+from nero_ns.models.photometric import PhotometricLossKind, linear_target, photometric_loss
 from nero_ns.fields.far_field import FarFieldConfig
 from nero_ns.fields.sdf_field import NeroSDFFieldConfig
 from nero_ns.fields.shading_field import NeroShadingFieldConfig, PlainRadianceFieldConfig
@@ -53,7 +54,7 @@ class NeroShapeModelConfig(ModelConfig):
     """Sharpness of the first up-sampling round."""
     num_outside_samples: int = 32
     """Far-field samples from the sphere exit to infinity."""
-    photometric_loss: Literal["charbonnier", "l1"] = "charbonnier"
+    photometric_loss: PhotometricLossKind = "charbonnier"
     """Photometric loss on linear colors."""
     eikonal_loss_mult: float = 0.1
     """Weight of the eikonal loss."""
@@ -205,18 +206,9 @@ class NeroShapeModel(Model):
         return {"occlusion_predicted": predicted.squeeze(-1), "occlusion_label": labels.to(predicted.dtype)}
 
     # ------------------------------------------------------------------ losses and metrics
-    def _target_linear(self, batch: Dict[str, Tensor]) -> Tensor:
-        image = batch["image"].to(self.device)[..., :3]
-        return srgb_to_linear(image) if self.inputs_are_srgb else image
-
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
-        target = self._target_linear(batch)
-        residual = outputs["rgb_linear"] - target
-        if self.config.photometric_loss == "charbonnier":
-            rgb_loss = torch.sqrt(residual**2 + 1e-6).mean()
-        else:
-            rgb_loss = residual.abs().mean()
-        loss_dict = {"rgb_loss": rgb_loss}
+        target = linear_target(batch, self.device, self.inputs_are_srgb)
+        loss_dict = {"rgb_loss": photometric_loss(outputs["rgb_linear"], target, self.config.photometric_loss)}
         if self.training:
             gradient = outputs["eikonal_gradient"]
             loss_dict["eikonal_loss"] = self.config.eikonal_loss_mult * ((gradient.norm(dim=-1) - 1.0) ** 2).mean()
