@@ -195,6 +195,8 @@ class NeroShapeModel(Model):
         near_surface = sdf[rows, best].squeeze(-1).abs() < self.config.occlusion_surface_threshold
         visible = (inside_weights.squeeze(-1)[rows, best] > 0.1) & near_surface
         rows, best = rows[visible][: self.config.occlusion_rays], best[visible][: self.config.occlusion_rays]
+        if rows.numel() == 0:  # no ray reaches the surface yet (early training): nothing to label
+            return {}
         points = positions[rows, best].detach()
         reflected = shading["reflected"][rows, best].detach()
         start = points + 0.01 * normals[rows, best].detach()
