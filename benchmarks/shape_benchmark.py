@@ -12,20 +12,15 @@ other, so both see the same machine.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
 
 import tyro
-from rich.console import Console
+from common import console, run_command
 from rich.table import Table
-
-console = Console()
 
 
 @dataclass
@@ -48,23 +43,12 @@ class ShapeBenchmark:
     """Training rays per step."""
 
 
-def run(arguments: List[str], log: Path) -> float:
-    """Run a command, its output into `log`; returns the child's peak resident memory in MiB."""
-    console.print(f"$ {' '.join(arguments)}")
-    with log.open("w") as handle:
-        process = subprocess.Popen(arguments, stdout=handle, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{arguments[0]} failed; see {log}")
-    return usage.ru_maxrss / 1024.0
-
-
 def main(config: ShapeBenchmark) -> None:
     output = config.output_dir.resolve()
     output.mkdir(parents=True, exist_ok=True)
     scene = output / "scene"
     if not (scene / "transforms.json").exists():
-        run([
+        run_command([
             "nero-synth", "--output-dir", str(scene), "--shape", config.shape, "--metallic", "1", "--roughness", "0.1",
             "--resolution", str(config.resolution), "--num-train-views", str(config.num_views), "--no-masks",
             "--overwrite",
@@ -73,24 +57,24 @@ def main(config: ShapeBenchmark) -> None:
     for variant in config.variants:
         runs = output / "runs"
         started = time.perf_counter()
-        peak_mib = run([
+        peak_mib = run_command([
             "ns-train", "nero-shape", "--data", str(scene), "--output-dir", str(runs), "--experiment-name", variant,
             "--timestamp", "bench", "--max-num-iterations", "1000000", "--max-train-seconds", str(config.budget_seconds),
             "--vis", "tensorboard", "--steps-per-eval-batch", "1000000", "--steps-per-eval-image", "1000000",
             "--steps-per-save", "1000000", "--pipeline.datamanager.train-num-rays-per-batch", str(config.rays_per_batch),
             "--pipeline.model.shading", variant,
-        ], output / f"train-{variant}.log")
+        ], output / f"train-{variant}.log").peak_mib
         wall = time.perf_counter() - started
         run_dir = runs / variant / "nero-shape" / "bench"
         checkpoint = sorted((run_dir / "nerfstudio_models").glob("step-*.ckpt"))[-1]
         steps = int(re.findall(r"\d+", checkpoint.name)[0]) + 1
         export = output / f"mesh-{variant}"
-        run([
+        run_command([
             "ns-export", "nero-mesh", "--load-config", str(run_dir / "config.yml"), "--output-dir", str(export),
             "--resolution", str(config.mesh_resolution),
         ], output / f"export-{variant}.log")
         metrics_file = export / "geometry.json"
-        run([
+        run_command([
             "nero-eval", "geometry", "--mesh", str(export / "mesh.ply"), "--gt", str(scene / "gt" / "mesh.ply"),
             "--json", str(metrics_file),
         ], output / f"eval-{variant}.log")

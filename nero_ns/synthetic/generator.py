@@ -14,6 +14,7 @@ import numpy as np
 import trimesh
 from jaxtyping import Float, UInt8
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from scipy import ndimage
 
 from nerfstudio.utils.rich_utils import CONSOLE
 
@@ -63,16 +64,31 @@ def _to_uint8(image: Float[np.ndarray, "h w c"]) -> UInt8[np.ndarray, "h w c"]:
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _floor(config: SyntheticSceneConfig, lowest_point: float) -> Floor:
-    rng = _stream(config, STREAM_FLOOR)
+def _floor_texture(rng: np.random.Generator, size: int = 512, cells: int = 16) -> Float[np.ndarray, "size size 3"]:
+    """A checkerboard modulated by multi-scale colored noise and speckles: it reads as a checkered floor, but no two
+    patches look alike, so feature matchers (COLMAP's SIFT) find distinctive, non-repeating points on it."""
     tint = rng.uniform(0.85, 1.15, 3)
-    dark, light = np.clip(rng.uniform(0.08, 0.15) * tint, 0, 1), np.clip(rng.uniform(0.45, 0.65) * tint, 0, 1)
+    dark, light = rng.uniform(0.08, 0.15) * tint, rng.uniform(0.45, 0.65) * tint
+    coordinates = (np.arange(size) + 0.5) / size
+    parity = (np.floor(coordinates[:, None] * cells) + np.floor(coordinates[None, :] * cells)) % 2
+    texture = np.where(parity[..., None] == 0, dark, light)
+    noise = np.zeros((size, size, 3))
+    for octave, grid in enumerate((4, 8, 16, 32, 64)):
+        coarse = rng.uniform(-1.0, 1.0, (grid, grid, 3))
+        noise += ndimage.zoom(coarse, (size / grid, size / grid, 1), order=1)[:size, :size] * 0.5**octave
+    texture = texture * np.exp(0.9 * noise)
+    speckles = rng.integers(0, size - 2, (3000, 2))
+    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        texture[speckles[:, 0] + dy, speckles[:, 1] + dx] = rng.uniform(0.0, 0.9, (3000, 3))
+    return np.clip(texture, 0.0, 0.95)
+
+
+def _floor(config: SyntheticSceneConfig, lowest_point: float) -> Floor:
     return Floor(
         center_xy=(config.object_center[0], config.object_center[1]),
         height=lowest_point - 0.01 * config.object_radius,
         half_size=6.0 * config.object_radius,
-        cells=16,
-        colors=(tuple(dark.tolist()), tuple(light.tolist())),
+        texture=_floor_texture(_stream(config, STREAM_FLOOR)),
     )
 
 
@@ -105,9 +121,10 @@ def _distractor_meshes(config: SyntheticSceneConfig, ground_height: float) -> Li
 
 
 def _floor_albedo(floor: Floor, points_xy: Float[np.ndarray, "n 2"]) -> Float[np.ndarray, "n 3"]:
-    uv = (points_xy - np.asarray(floor.center_xy)) / (2.0 * floor.half_size) + 0.5
-    cell_parity = (np.floor(uv * floor.cells).astype(int).sum(-1) % 2)[:, None]
-    return np.where(cell_parity == 0, np.asarray(floor.colors[0]), np.asarray(floor.colors[1]))
+    uv = np.clip((points_xy - np.asarray(floor.center_xy)) / (2.0 * floor.half_size) + 0.5, 0.0, 1.0 - 1e-9)
+    height, width = floor.texture.shape[:2]
+    rows, columns = ((1.0 - uv[:, 1]) * height).astype(int), (uv[:, 0] * width).astype(int)
+    return floor.texture[rows, columns]
 
 
 def sparse_points(

@@ -33,13 +33,13 @@ class DiffuseMesh:
 
 @dataclass(frozen=True)
 class Floor:
-    """A square checkered diffuse floor at height `height`, centered under the object."""
+    """A square diffuse floor at height `height`, centered under the object, with a linear albedo texture."""
 
     center_xy: tuple[float, float]
     height: float
     half_size: float
-    cells: int
-    colors: tuple[tuple[float, float, float], tuple[float, float, float]]
+    texture: np.ndarray
+    """[H, W, 3] linear albedo over the whole floor (row 0 at +y, column 0 at -x)."""
 
 
 @dataclass(frozen=True)
@@ -78,13 +78,8 @@ def _surroundings(layout: SceneLayout, as_occluders: bool) -> dict:
     if layout.floor is not None:
         floor = layout.floor
         to_world = _scale_translate((floor.half_size, floor.half_size, 1.0), (*floor.center_xy, floor.height))
-        checker = {
-            "type": "checkerboard",
-            "color0": _rgb(floor.colors[0]),
-            "color1": _rgb(floor.colors[1]),
-            "to_uv": _transform(np.diag([floor.cells / 2, floor.cells / 2, 1.0, 1.0])),
-        }
-        bsdf = _black() if as_occluders else {"type": "diffuse", "reflectance": checker}
+        texture = {"type": "bitmap", "bitmap": mi.Bitmap(floor.texture.astype(np.float32)), "raw": True}
+        bsdf = _black() if as_occluders else {"type": "diffuse", "reflectance": texture}
         shapes["floor"] = {"type": "rectangle", "to_world": _transform(to_world), "bsdf": bsdf}
     for index, distractor in enumerate(layout.distractors):
         bsdf = _black() if as_occluders else {"type": "diffuse", "reflectance": _rgb(distractor.color)}
