@@ -20,4 +20,4 @@ fi
 
 python3 -m pip install -q torch==2.14.1 torchvision==0.29.1
 python3 -m pip install -q -e ".[dev]"
-echo "nero-ns installed: try 'ns-train nero-shape --help' or 'bash demo.sh'"
+echo "nero-ns installed: try 'nero-demo --output-dir nero-demo' or 'ns-train nero-shape --help'"
