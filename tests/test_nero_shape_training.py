@@ -65,7 +65,7 @@ def test_checkpoints_are_complete_and_load_through_eval_setup(trained_run) -> No
 
 def test_training_resumes_from_the_last_checkpoint(trained_run) -> None:
     config, trainer, _, _, _ = trained_run
-    resumed_config = small_shape_config(config.data, config.output_dir, STEPS + 4)
+    resumed_config = small_shape_config(config.data, config.output_dir, 4)  # four more steps
     resumed_config.timestamp = "resumed"
     resumed_config.load_dir = config.get_checkpoint_dir()
     resumed = setup_trainer(resumed_config)

@@ -195,8 +195,11 @@ class NeroMaterialModel(Model):
         def light(directions: Tensor, sample_points: Tensor) -> Tensor:
             occluded = self.raycaster.occluded(sample_points, directions)
             radiance = torch.empty(*directions.shape[:-1], 3, device=directions.device, dtype=directions.dtype)
-            radiance[~occluded] = self.environment_light(directions[~occluded])
-            radiance[occluded] = self.indirect_light(sample_points[occluded], directions[occluded])
+            # nerfstudio's frequency encoding cannot take an empty batch, so skip a side that has no samples.
+            if (~occluded).any():
+                radiance[~occluded] = self.environment_light(directions[~occluded])
+            if occluded.any():
+                radiance[occluded] = self.indirect_light(sample_points[occluded], directions[occluded])
             record["visible"], record["radiance"] = ~occluded, radiance
             return radiance
 
