@@ -111,12 +111,15 @@ class NeroShapeModel(Model):
             "far_field": list(self.far_field.parameters()),
         }
 
-    def get_training_callbacks(self, training_callback_attributes: TrainingCallbackAttributes) -> List[TrainingCallback]:
+    def get_training_callbacks(
+        self, training_callback_attributes: TrainingCallbackAttributes
+    ) -> List[TrainingCallback]:
         def set_step(step: int) -> None:
             self.step = step
             self.sdf_field.set_step(step)
 
-        return [TrainingCallback([TrainingCallbackLocation.BEFORE_TRAIN_ITERATION], update_every_num_iters=1, func=set_step)]
+        before_each_step = [TrainingCallbackLocation.BEFORE_TRAIN_ITERATION]
+        return [TrainingCallback(before_each_step, update_every_num_iters=1, func=set_step)]
 
     def cos_anneal_ratio(self) -> float:
         """NeuS cosine annealing: 0 at the start, 1 (the true cosine) after cos_anneal_steps; 1 outside training."""
