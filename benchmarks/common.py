@@ -47,13 +47,6 @@ def run_command(arguments: List[str], log: Path) -> CommandResult:
     return CommandResult(time.perf_counter() - started, usage.ru_maxrss / 1024.0)
 
 
-def device_type() -> str:
-    """nerfstudio's --machine.device-type for this machine (nero-material's default assumes CUDA)."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 @dataclass(frozen=True)
 class SceneSpec:
     """A generated object and its (constant) material."""
@@ -114,7 +107,7 @@ def train_stage(
         "--timestamp", "bench", "--max-num-iterations", NEVER, "--max-train-seconds", str(budget_seconds),
         "--vis", "tensorboard", "--steps-per-eval-batch", NEVER, "--steps-per-eval-image", NEVER,
         "--steps-per-eval-all-images", NEVER, "--steps-per-save", NEVER,
-        "--logging.steps-per-log", str(steps_per_log), "--machine.device-type", device_type(),
+        "--logging.steps-per-log", str(steps_per_log),
         "--pipeline.datamanager.train-num-rays-per-batch", str(rays_per_batch),
         "--pipeline.datamanager.dataparser.use-masks", "False", *extra,
     ], log)
