@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import torch
+import yaml
+from nerfstudio.models.nerfacto import NerfactoModelConfig
 
 from nero_ns.errors import NeroInputError
 
@@ -47,13 +49,32 @@ def test_ns_export_nero_mesh_missing_config_is_a_one_line_error(tmp_path):
 
 def test_a_config_without_checkpoints_is_named_in_the_error(tmp_path):
     from nero_ns.exporters.nero_mesh import check_trained_config
+    from nero_ns.method_configs import nero_shape
 
     config = tmp_path / "config.yml"
-    config.write_text("")
-    with pytest.raises(NeroInputError, match="nerfstudio_models: no step-\\*.ckpt next to .*config.yml"):
+    config.write_text(yaml.dump(copy.deepcopy(nero_shape.config)))
+    with pytest.raises(NeroInputError, match="nerfstudio_models: no step-\\*.ckpt next to .*config.yml; let `ns-train"):
         check_trained_config(config)
     (tmp_path / "nerfstudio_models").mkdir()
     (tmp_path / "nerfstudio_models" / "step-000000250.ckpt").write_bytes(b"")
+    check_trained_config(config)
+
+
+def test_a_config_without_an_sdf_is_named_in_the_error(tmp_path):
+    """nero-mesh takes nero-shape and nero-material runs (both have an SDF) and names any other method."""
+    from nero_ns.exporters.nero_mesh import check_trained_config
+    from nero_ns.method_configs import nero_material, nero_shape
+
+    nerfacto = copy.deepcopy(nero_shape.config)
+    nerfacto.method_name = "nerfacto"
+    nerfacto.pipeline.model = NerfactoModelConfig()
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.dump(nerfacto))
+    with pytest.raises(NeroInputError, match="config.yml is a nerfacto config, not nero-shape; pass --load-config"):
+        check_trained_config(config)
+    (tmp_path / "nerfstudio_models").mkdir()
+    (tmp_path / "nerfstudio_models" / "step-000000250.ckpt").write_bytes(b"")
+    config.write_text(yaml.dump(copy.deepcopy(nero_material.config)))
     check_trained_config(config)
 
 
@@ -105,10 +126,3 @@ def test_hook_covers_each_import_state_and_registers_more_exporters():
     result = subprocess.run([sys.executable, "-c", HOOK_SCRIPT], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "probe value 7" in result.stdout
-
-
-def test_a_model_without_query_sdf_is_named_in_the_error():
-    from nero_ns.exporters.nero_mesh import check_nero_shape_model
-
-    with pytest.raises(NeroInputError, match="cfg.yml is a Linear config, not a nero-shape one; nero-mesh needs"):
-        check_nero_shape_model(torch.nn.Linear(1, 1), Path("cfg.yml"))

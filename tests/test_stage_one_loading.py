@@ -89,4 +89,5 @@ def test_missing_checkpoint_names_folder_and_fix(stage_one_config, tmp_path):
     copied.parent.mkdir()
     copied.write_text(stage_one_config.read_text())
     message = one_line_error(copied)
-    assert str(tmp_path / "run" / "nerfstudio_models") in message and "train Stage I first" in message
+    assert message.startswith(f"{tmp_path / 'run' / 'nerfstudio_models'}: no step-*.ckpt next to {copied}")
+    assert "let `ns-train nero-shape` run until it saves a checkpoint" in message
