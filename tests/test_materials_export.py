@@ -30,7 +30,7 @@ from nerfstudio.data.dataparsers.base_dataparser import DataparserOutputs
 from nero_ns.colors import linear_to_srgb
 from nero_ns.errors import NeroInputError
 from nero_ns.exporters.materials_export import MaterialExportOptions, check_material_options, export_materials
-from nero_ns.exporters.mesh_export import MeshExportOptions
+from nero_ns.exporters.mesh_export import GLTF_FROM_INPUT, MeshExportOptions, rotated
 from nero_ns.exporters.nero_materials import check_material_run
 from nero_ns.exporters.texture_baking import CONSERVATIVE_MARGIN, dilate, rasterize_uv, splat_texels, unwrap_uv
 from nero_ns.synthetic.envmap import latlong_directions
@@ -126,11 +126,12 @@ def glb(exported) -> trimesh.Trimesh:
 
 
 def load_glb(path: Path) -> trimesh.Trimesh:
-    """The one mesh of a .glb as stored (`force="mesh"` would drop its normals)."""
+    """The one mesh of a .glb (`force="mesh"` would drop its normals), turned from glTF's y-up back to the input
+    frame as glTF importers do (Blender's: glTF +y becomes +z)."""
     scene = trimesh.load(path)
     (mesh,) = scene.geometry.values()
     assert np.allclose(scene.graph[scene.graph.nodes_geometry[0]][0], np.eye(4))
-    return mesh
+    return rotated(mesh, np.linalg.inv(GLTF_FROM_INPUT))
 
 
 def test_baked_textures_reproduce_the_materials_at_random_surface_points(glb):

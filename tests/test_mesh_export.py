@@ -17,7 +17,7 @@ from nerfstudio.data.dataparsers.base_dataparser import DataparserOutputs
 from nero_ns.errors import NeroInputError
 from nero_ns.evaluation.geometry import geometry_metrics
 from nero_ns.exporters.marching_cubes import extract_sdf_mesh
-from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh, write_mesh
+from nero_ns.exporters.mesh_export import GLTF_FROM_INPUT, MeshExportOptions, export_mesh, rotated, write_mesh
 
 CPU = torch.device("cpu")
 
@@ -156,6 +156,10 @@ def test_each_format_loads_back(tmp_path, file_format):
     loaded = trimesh.load(path, process=False)
     if isinstance(loaded, trimesh.Scene):  # glb holds a scene of one mesh (flattening it would drop the normals)
         (loaded,) = loaded.geometry.values()
+        # Stored y-up: glTF's +y is the input's +z, glTF's +z the input's -y.
+        stored = loaded.vertices[loaded.faces]
+        np.testing.assert_allclose(stored[..., [0, 2]] * [1, -1], mesh.vertices[mesh.faces][..., :2], atol=1e-6)
+        loaded = rotated(loaded, np.linalg.inv(GLTF_FROM_INPUT))
     assert len(loaded.faces) == len(mesh.faces)
     np.testing.assert_allclose(loaded.vertices[loaded.faces], mesh.vertices[mesh.faces], atol=1e-6)
     np.testing.assert_allclose(loaded.vertex_normals[loaded.faces], mesh.vertex_normals[mesh.faces], atol=1e-4)

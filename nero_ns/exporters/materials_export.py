@@ -27,7 +27,13 @@ from nerfstudio.utils.rich_utils import CONSOLE, get_progress
 
 from nero_ns.colors import linear_to_srgb
 from nero_ns.errors import NeroInputError
-from nero_ns.exporters.mesh_export import MeshExportOptions, _module_device, export_mesh, normalized_to_input
+from nero_ns.exporters.mesh_export import (
+    MeshExportOptions,
+    _module_device,
+    export_mesh,
+    normalized_to_input,
+    write_gltf,
+)
 from nero_ns.exporters.texture_baking import dilate, rasterize_uv, splat_texels, surface_points, unwrap_uv
 from nero_ns.synthetic.envmap import ENVMAP_CONVENTION
 
@@ -38,7 +44,8 @@ FILE_DESCRIPTIONS: Dict[str, str] = {
     "albedo.npy": "float32 [V,3] linear albedo (base color) per vertex of mesh.ply, same order",
     "roughness.npy": "float32 [V] GGX roughness per vertex of mesh.ply",
     "metallic.npy": "float32 [V] metallic per vertex of mesh.ply",
-    "model.glb": "glTF 2.0 binary: UV-unwrapped mesh with normals, pbrMetallicRoughness material "
+    "model.glb": "glTF 2.0 binary, y-up as glTF requires (the frame's (x, y, z) stored as (x, z, -y); importers "
+    "such as Blender's turn it back): UV-unwrapped mesh with normals, pbrMetallicRoughness material "
     "(baseColorTexture albedo.png, metallicRoughnessTexture metallic_roughness.png, factors 1)",
     "model.obj": "UV-unwrapped mesh with normals (same vertices as model.glb), material in model.mtl",
     "model.mtl": "OBJ material: map_Kd albedo.png; PBR extension Pr/Pm (mean roughness/metallic), "
@@ -120,7 +127,7 @@ def export_materials(
             ),
         ),
     )
-    textured.export(paths["model.glb"])
+    write_gltf(textured, paths["model.glb"])
     _write_obj(textured, texel_materials, paths)
     environment = model.environment_map(options.envmap_height).detach().float().cpu().numpy()
     write_environment(environment, paths["environment.hdr"], paths["environment.png"])

@@ -67,11 +67,36 @@ def export_mesh(
     return trimesh.Trimesh(vertices=vertices, faces=faces, vertex_normals=normals, process=False)
 
 
+GLTF_FROM_INPUT: Float[np.ndarray, "4 4"] = np.array(
+    [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+)
+"""glTF is y-up and its importers (Blender's among them) turn +y back into +z: writing (x, z, -y) makes the file
+open in the input coordinates in Blender, and a z-up object stand upright in glTF viewers."""
+
+
+def rotated(mesh: trimesh.Trimesh, transform: Float[np.ndarray, "4 4"]) -> trimesh.Trimesh:
+    """`mesh` with its vertices and vertex normals (stored or computed) turned by the rotation `transform`; the
+    faces and the visual (colors, UVs, material) are kept."""
+    rotation = transform[:3, :3]
+    return trimesh.Trimesh(
+        mesh.vertices @ rotation.T, mesh.faces, vertex_normals=mesh.vertex_normals @ rotation.T, visual=mesh.visual,
+        process=False,
+    )
+
+
+def write_gltf(mesh: trimesh.Trimesh, path: Path) -> None:
+    """Write `mesh` (UVs, materials and normals included) as a .glb in glTF's y-up convention (GLTF_FROM_INPUT)."""
+    rotated(mesh, GLTF_FROM_INPUT).export(path)
+
+
 def write_mesh(mesh: trimesh.Trimesh, output_dir: Path, file_format: Literal["ply", "obj", "glb"]) -> Path:
     """Write `<output_dir>/mesh.<file_format>` (with vertex normals) and return its path."""
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / f"mesh.{file_format}"
-    mesh.export(path)
+    if file_format == "glb":
+        write_gltf(mesh, path)
+    else:
+        mesh.export(path)
     return path
 
 

@@ -22,6 +22,7 @@ import trimesh
 from jaxtyping import Float
 from nerfstudio.utils.rich_utils import CONSOLE
 
+from nero_ns.exporters.mesh_export import write_gltf
 from nero_ns.relight.assets import MaterialAssets, write_attribute_ply
 from nero_ns.relight.cameras import RelightCamera, write_transforms
 from nero_ns.relight.environment import load_environment, to_blender_latlong
@@ -91,8 +92,8 @@ def relight(
 
 BLENDER_README = """Relit object, ready for Blender (world z up, as in Blender).
 
-1. File > Import > glTF 2.0: choose model.glb. glTF is y-up, and Blender's importer turns it back to z-up, so
-   the object stands as in the renders.
+1. File > Import > glTF 2.0: choose model.glb. It is stored y-up as glTF wants, and Blender's importer turns
+   it back to z-up, so the object comes in at the coordinates of the input data and stands as in the renders.
 2. Material: the base color is the mesh's color attribute ("Col" / "Color"): in the Shader Editor connect a
    Color Attribute node to the Principled BSDF's Base Color{material_note}
 3. World: Shader Editor > World > add an Environment Texture node, open environment.exr, connect it to the
@@ -117,7 +118,7 @@ def write_blender_bundle(
         mesh = assets.mesh.copy()
         colors = np.round(np.clip(assets.vertex_albedo(), 0.0, 1.0) * 255.0).astype(np.uint8)
         mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=colors)
-        mesh.export(folder / "model.glb")
+        write_gltf(mesh, folder / "model.glb")
         material_note = (
             f"; set Roughness {roughness:.3f} and Metallic {metallic:.3f} (the means of the per-vertex values;"
             f" mean albedo {albedo[0]:.3f} {albedo[1]:.3f} {albedo[2]:.3f})."
