@@ -93,12 +93,16 @@ def sample_surface(
     return np.asarray(points), mesh.face_normals[face_index]
 
 
-def load_mesh(path: Path) -> trimesh.Trimesh:
-    """A triangle mesh from any format trimesh reads (scenes are flattened into one mesh)."""
+def load_mesh(path: Path, keep_vertices: bool = False) -> trimesh.Trimesh:
+    """A triangle mesh from any format trimesh reads (scenes are flattened into one mesh).
+
+    `keep_vertices` keeps the vertices exactly as stored (no merging), so per-vertex arrays saved beside the mesh
+    stay aligned with them.
+    """
     if not path.is_file():
         raise NeroInputError(f"{path}: mesh file not found; pass a .ply/.obj/.glb/.stl triangle mesh")
     try:
-        mesh = trimesh.load(path, force="mesh")
+        mesh = trimesh.load(path, force="mesh", process=not keep_vertices)
     except Exception as error:  # trimesh raises many types for unreadable files
         raise NeroInputError(f"{path}: trimesh cannot read it ({error}); pass a .ply/.obj/.glb/.stl mesh") from error
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or mesh.area <= 0.0:

@@ -13,6 +13,7 @@ import trimesh
 from jaxtyping import Float
 
 from nero_ns.errors import NeroInputError
+from nero_ns.evaluation.geometry import load_mesh
 
 MATERIAL_ARRAYS = ("albedo", "roughness", "metallic")
 """Per-vertex arrays an export folder holds next to mesh.ply, as <name>.npy."""
@@ -48,25 +49,12 @@ class MaterialAssets:
         return albedo, float(np.mean(self.roughness)), float(np.mean(self.metallic))
 
 
-def load_vertex_mesh(path: Path) -> trimesh.Trimesh:
-    """A triangle mesh with its vertices exactly as stored (no merging), so per-vertex arrays stay aligned."""
-    if not path.is_file():
-        raise NeroInputError(f"{path}: mesh file not found; pass a .ply triangle mesh")
-    try:
-        mesh = trimesh.load(path, force="mesh", process=False)
-    except Exception as error:  # trimesh raises many types for unreadable files
-        raise NeroInputError(f"{path}: trimesh cannot read it ({error}); pass a .ply triangle mesh") from error
-    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
-        raise NeroInputError(f"{path}: has no triangles (a point cloud?); pass a triangle mesh")
-    return mesh
-
-
 def load_exported_assets(folder: Path) -> MaterialAssets:
     """mesh.ply + albedo.npy/roughness.npy/metallic.npy of a Stage II export folder, checked against each other."""
     folder = Path(folder)
     if not (folder / "mesh.ply").is_file():
         raise NeroInputError(f"{folder}: no mesh.ply; pass the folder `ns-export nero-materials` wrote as --assets")
-    mesh = load_vertex_mesh(folder / "mesh.ply")
+    mesh = load_mesh(folder / "mesh.ply", keep_vertices=True)
     arrays = {}
     for name in MATERIAL_ARRAYS:
         path = folder / f"{name}.npy"
@@ -96,7 +84,7 @@ def load_gt_assets(gt_dir: Path) -> MaterialAssets:
     if not materials_path.is_file():
         raise NeroInputError(f"{materials_path}: not found; pass the gt/ folder of a scene written by nero-synth")
     materials = json.loads(materials_path.read_text())
-    mesh = load_vertex_mesh(gt_dir / "mesh.ply")
+    mesh = load_mesh(gt_dir / "mesh.ply", keep_vertices=True)
     return MaterialAssets(
         mesh, tuple(materials["base_color"]), float(materials["roughness"]), float(materials["metallic"])
     )
