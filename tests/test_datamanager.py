@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from nero_ns.datamanagers.nero_datamanager import NeroDataManagerConfig
+from nero_ns.components.samplers import intersect_unit_sphere
 from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
 from nero_ns.datamanagers.pixel_samplers import ForegroundRatioPixelSamplerConfig
 from nero_ns.errors import NeroInputError
@@ -55,16 +56,24 @@ def test_eval_batches_keep_masks_and_ratio(masked_scene):
     assert batch["mask"].shape == (512, 1) and abs(float(batch["mask"].float().mean()) - 0.8) < 0.03
 
 
-def test_without_masks_sampling_is_uniform(tmp_path):
-    datamanager = make_datamanager(write_sphere_scene(tmp_path / "bare", masks=False, points=False))
-    hits = []
+@pytest.mark.parametrize("ratio", [0.95, 0.4])
+def test_without_masks_the_unit_sphere_region_gets_the_ratio(tmp_path, ratio):
+    """Mask-free data: `ratio` of the rays cross the unit sphere (the only ones the SDF can explain), whatever
+    share of the pixels that region covers, and no mask enters the batch."""
+    datamanager = make_datamanager(write_sphere_scene(tmp_path / "bare", masks=False, points=False),
+                                   foreground_ratio=ratio)
+    region = datamanager.train_pixel_sampler.sphere_pixels
+    cameras = datamanager.train_dataset.cameras
+    assert region.shape == (cameras.shape[0], int(cameras.height[0]), int(cameras.width[0]))
+    crossing = []
     for step in range(8):
         ray_bundle, batch = datamanager.next_train(step)
-        assert "mask" not in batch
-        hits.append(distance_to_true_sphere(datamanager, ray_bundle) < 0)
-    masked = write_sphere_scene(tmp_path / "masked", points=False)
-    masks = make_datamanager(masked).train_image_dataloader.cached_collated_batch["mask"]
-    assert abs(float(torch.cat(hits).float().mean()) - float(masks.float().mean())) < 0.03
+        assert "mask" not in batch and batch["image"].shape == (512, 3)
+        crossing.append(intersect_unit_sphere(ray_bundle.origins, ray_bundle.directions)[2])
+    pixel_share = float(region.float().mean())
+    print(f"unit sphere covers {pixel_share:.2f} of the pixels")
+    assert abs(pixel_share - ratio) > 0.2  # (measured 0.72) uniform sampling would give this share
+    assert abs(float(torch.cat(crossing).float().mean()) - ratio) < 0.03
 
 
 def test_hdr_images_reach_the_batch_linear(tmp_path):

@@ -11,7 +11,7 @@ from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, Va
 
 from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
 from nero_ns.datamanagers.nero_dataset import NeroDataset
-from nero_ns.datamanagers.pixel_samplers import ForegroundRatioPixelSamplerConfig
+from nero_ns.datamanagers.pixel_samplers import ForegroundRatioPixelSamplerConfig, pixels_crossing_unit_sphere
 from nero_ns.errors import NeroInputError
 
 
@@ -28,7 +28,8 @@ class NeroDataManagerConfig(VanillaDataManagerConfig):
     eval_num_rays_per_batch: int = 512
     """Rays per evaluation step."""
     foreground_ratio: float = 0.8
-    """Share of rays drawn from mask pixels when the dataset has masks (the rest from the background)."""
+    """Share of rays drawn from the object region: mask pixels when the dataset has masks, else pixels whose rays
+    cross the unit sphere (the rest from outside it, for the far field)."""
     pixel_sampler: ForegroundRatioPixelSamplerConfig = field(default_factory=ForegroundRatioPixelSamplerConfig)
     """Pixel sampler; its foreground_ratio is set from the one above."""
 
@@ -54,3 +55,9 @@ class NeroDataManager(VanillaDataManager[NeroDataset]):
             )
         config.pixel_sampler.foreground_ratio = config.foreground_ratio
         super().__init__(config, device, test_mode, world_size, local_rank, **kwargs)
+
+    def setup_train(self) -> None:
+        """nerfstudio's setup, then the unit-sphere region of every training image for mask-free sampling."""
+        super().setup_train()
+        if self.train_dataparser_outputs.mask_filenames is None:
+            self.train_pixel_sampler.sphere_pixels = pixels_crossing_unit_sphere(self.train_dataset.cameras)

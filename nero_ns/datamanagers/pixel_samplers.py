@@ -1,14 +1,21 @@
-"""Pixel sampler that draws a fixed share of each batch from the object (mask) and the rest from the background."""
+"""Pixel sampler that draws a fixed share of each batch from the object and the rest from the background.
+
+The object is the mask when the dataset has masks, and otherwise the pixels whose rays cross the unit sphere (the
+only rays the SDF can explain): without that, most rays of a small object's images would only train the far field.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Type, Union
+from typing import Dict, Optional, Type, Union
 
 import torch
 from jaxtyping import Bool, Int
+from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.data.pixel_samplers import PixelSampler, PixelSamplerConfig
 from torch import Tensor
+
+from nero_ns.components.samplers import intersect_unit_sphere
 
 
 @dataclass
@@ -18,20 +25,32 @@ class ForegroundRatioPixelSamplerConfig(PixelSamplerConfig):
     _target: Type = field(default_factory=lambda: ForegroundRatioPixelSampler)
     """Target class to instantiate."""
     foreground_ratio: float = 0.8
-    """Share of rays drawn from mask pixels when there are masks (NeroDataManagerConfig.foreground_ratio sets it)."""
+    """Share of rays drawn from the object region (NeroDataManagerConfig.foreground_ratio sets it)."""
 
 
 class ForegroundRatioPixelSampler(PixelSampler):
-    """With masks, `round(ratio * n)` rays come from mask pixels and the rest from background pixels, so the
-    background (far-field) branch still sees rays. Without masks (or with ignore_mask) it samples uniformly like
-    nerfstudio's PixelSampler. The sampled batch keeps "mask" for an optional mask loss.
+    """`round(ratio * n)` rays come from the object region and the rest from outside it, so the background
+    (far-field) branch still sees rays. The region is the mask when the batch has one (kept in the sampled batch
+    for an optional mask loss), else `sphere_pixels` when set; with neither (or with ignore_mask) it samples
+    uniformly like nerfstudio's PixelSampler.
     """
 
     config: ForegroundRatioPixelSamplerConfig
+    sphere_pixels: Optional[Bool[Tensor, "num_images height width"]] = None
+    """Per training image, the pixels whose rays cross the unit sphere (set by the datamanager)."""
 
     def __init__(self, config: ForegroundRatioPixelSamplerConfig, **kwargs) -> None:
         super().__init__(config, **kwargs)
         self.config.foreground_ratio = self.kwargs.get("foreground_ratio", self.config.foreground_ratio)
+
+    def collate_image_dataset_batch(self, batch: Dict, num_rays_per_batch: int, keep_full_image: bool = False):
+        if "mask" in batch or self.sphere_pixels is None or self.config.ignore_mask:
+            return super().collate_image_dataset_batch(batch, num_rays_per_batch, keep_full_image)
+        # The sphere region stands in for the mask while sampling; it is not a mask, so it leaves the batch.
+        sphere = self.sphere_pixels[batch["image_idx"].cpu()].to(batch["image"].device)
+        collated = super().collate_image_dataset_batch({**batch, "mask": sphere}, num_rays_per_batch, keep_full_image)
+        collated.pop("mask")
+        return collated
 
     def sample_method(
         self,
@@ -75,3 +94,15 @@ class ForegroundRatioPixelSampler(PixelSampler):
             if len(pixels) > 0:
                 chosen = torch.cat([chosen, pixels[torch.randint(len(pixels), (remaining,), device=allowed.device)]])
         return chosen[:count].to(device)
+
+
+def pixels_crossing_unit_sphere(cameras: Cameras) -> Optional[Bool[Tensor, "num_cameras height width"]]:
+    """For each camera (normalized frame), the pixels whose ray passes through the unit sphere; None when the
+    cameras differ in size (their images are then sampled uniformly)."""
+    if len(torch.unique(cameras.height)) > 1 or len(torch.unique(cameras.width)) > 1:
+        return None
+    crossing = []
+    for index in range(cameras.shape[0]):
+        rays = cameras.generate_rays(camera_indices=index, keep_shape=True)
+        crossing.append(intersect_unit_sphere(rays.origins, rays.directions)[2][..., 0])
+    return torch.stack(crossing).cpu()
