@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from rich.console import Console
@@ -34,13 +34,17 @@ class CommandResult:
     peak_mib: float
 
 
-def run_command(arguments: List[str], log: Path) -> CommandResult:
-    """Run a command with its output in `log`; stop the benchmark with a pointer to the log if it fails."""
+def run_command(arguments: List[str], log: Path, threads: Optional[int] = None) -> CommandResult:
+    """Run a command with its output in `log`; stop the benchmark with a pointer to the log if it fails.
+
+    `threads` caps the command's CPU threads (OMP_NUM_THREADS), for commands that run side by side.
+    """
     console.print(f"$ {' '.join(arguments)}")
     log.parent.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
     started = time.perf_counter()
     with log.open("w") as handle:
-        process = subprocess.Popen(arguments, stdout=handle, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(arguments, stdout=handle, stderr=subprocess.STDOUT, env=environment)
         _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{arguments[0]} failed; see {log}")

@@ -115,3 +115,32 @@ def test_occlusion_pseudo_labels_match_ray_tracing_of_sphere_above_plane() -> No
     agreement = (labels == analytic).float().mean()
     assert 0.1 < analytic.float().mean() < 0.9
     assert agreement > 0.98
+
+
+def test_rays_that_miss_the_sphere_see_only_the_far_field() -> None:
+    """The inside branch runs only for rays that cross the unit sphere: a missing ray renders the far field alone,
+    and a crossing ray renders the same whether its batch also holds missing rays or not."""
+    from nerfstudio.cameras.rays import RayBundle
+    from nerfstudio.data.scene_box import SceneBox
+
+    from nero_ns.models.nero_shape import NeroShapeModelConfig
+
+    torch.manual_seed(0)
+    model = NeroShapeModelConfig(num_samples=8, num_importance_samples=8, num_outside_samples=8).setup(
+        scene_box=SceneBox(torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])), num_train_data=1
+    )
+    model.eval()
+    origins = torch.tensor([[0.0, 0.0, 3.0], [0.3, 0.0, 3.0], [2.0, 0.0, 3.0], [0.0, 1.5, 3.0]])
+    directions = torch.tensor([[0.0, 0.0, -1.0]]).expand(4, -1)
+    rays = RayBundle(origins=origins, directions=directions, pixel_area=torch.ones(4, 1),
+                     camera_indices=torch.zeros(4, 1, dtype=torch.long))
+    crossing = torch.tensor([True, True, False, False])
+    with torch.no_grad():
+        mixed, alone, missing = model(rays), model(rays[crossing]), model(rays[~crossing])
+    assert set(missing) == set(mixed)  # every chunk of an image has the same outputs
+    assert (mixed["accumulation"][:2] > 0.95).all()  # the init sphere of radius 0.5 is (nearly) opaque
+    assert (mixed["accumulation"][2:] == 0).all() and (mixed["foreground"][2:] == 0).all()
+    for name in ("rgb", "accumulation", "depth", "normal", "specular"):
+        torch.testing.assert_close(mixed[name][:2], alone[name])
+        torch.testing.assert_close(mixed[name][2:], missing[name])
+    torch.testing.assert_close(mixed["rgb"][2:], mixed["background"][2:])

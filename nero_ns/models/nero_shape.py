@@ -7,7 +7,7 @@ from typing import Dict, List, Literal, Tuple, Type
 
 import torch
 from jaxtyping import Float
-from nerfstudio.cameras.rays import RayBundle, RaySamples
+from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
 from nerfstudio.model_components.ray_samplers import NeuSSampler
 from nerfstudio.models.base_model import Model, ModelConfig
@@ -134,41 +134,55 @@ class NeroShapeModel(Model):
         return self.sdf_field.get_sdf(positions)
 
     # ------------------------------------------------------------------ rendering
-    def _inside_samples(self, ray_bundle: RayBundle) -> Tuple[RaySamples, Tensor]:
-        near, far, _ = intersect_unit_sphere(ray_bundle.origins, ray_bundle.directions)
+    def _inside(self, ray_bundle: RayBundle, near: Tensor, far: Tensor) -> Dict[str, Tensor]:
+        """Samples inside the unit sphere of rays that cross it: positions, SDF, gradient, normals, opacity and
+        shading of each sample (NeuS importance sampling on the current SDF)."""
         ray_bundle.nears, ray_bundle.fars = near, far
         samples = self.inside_sampler(
             ray_bundle, sdf_fn=lambda s: self.sdf_field.get_sdf(s.frustums.get_positions())
         )
-        return samples, far
-
-    def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
-        inside, exit_distance = self._inside_samples(ray_bundle)
-        positions = inside.frustums.get_positions()
-        directions = inside.frustums.directions
+        positions = samples.frustums.get_positions()
+        directions = samples.frustums.directions
         sdf, features, gradient = self.sdf_field.sdf_feature_gradient(positions, create_graph=self.training)
         normals = torch.nn.functional.normalize(gradient, dim=-1)
-        assert inside.deltas is not None
-        inside_alpha = self.sdf_field.get_alpha(sdf, gradient, directions, inside.deltas, self.cos_anneal_ratio())
-        inside_alpha = inside_alpha * (positions.norm(dim=-1, keepdim=True) < 1.0)
+        assert samples.deltas is not None
+        alpha = self.sdf_field.get_alpha(sdf, gradient, directions, samples.deltas, self.cos_anneal_ratio())
+        alpha = alpha * (positions.norm(dim=-1, keepdim=True) < 1.0)
+        midpoints = (samples.frustums.starts + samples.frustums.ends) / 2.0
         shading = self.shading_field(positions, features, normals, -directions)
+        return {
+            "positions": positions, "sdf": sdf, "gradient": gradient, "normals": normals, "alpha": alpha,
+            "midpoints": midpoints, **{f"shading_{name}": value for name, value in shading.items()},
+        }
+
+    def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
+        near, exit_distance, crosses = intersect_unit_sphere(ray_bundle.origins, ray_bundle.directions)
+        # Only rays that cross the sphere can meet the SDF: the others get empty inside samples for free. One ray
+        # always goes through (a missing ray's samples lie outside the sphere and stay transparent), so every
+        # chunk of a rendered image has the same outputs.
+        selected = crosses[:, 0].clone()
+        selected[0] = True
+        num_rays = selected.shape[0]
+        inside = self._inside(ray_bundle[selected], near[selected], exit_distance[selected])
+        per_ray = {name: value.new_zeros(num_rays, *value.shape[1:]) for name, value in inside.items()}
+        for name, value in inside.items():
+            per_ray[name][selected] = value
+        inside_alpha = per_ray["alpha"]
+        num_inside = inside_alpha.shape[1]
 
         outside = self.outside_sampler(ray_bundle, exit_distance, jitter=self.training)
-        outside_positions = outside.frustums.get_positions()
-        density, outside_rgb = self.far_field(outside_positions, outside.frustums.directions)
+        density, outside_rgb = self.far_field(outside.frustums.get_positions(), outside.frustums.directions)
         assert outside.deltas is not None
         outside_alpha = alphas_from_densities(density, outside.deltas)
 
         weights = weights_from_alphas(torch.cat([inside_alpha, outside_alpha], dim=1))
-        num_inside = inside_alpha.shape[1]
         inside_weights, outside_weights = weights[:, :num_inside], weights[:, num_inside:]
-        foreground = (inside_weights * shading["rgb"]).sum(1)
+        foreground = (inside_weights * per_ray["shading_rgb"]).sum(1)
         background = (outside_weights * outside_rgb).sum(1)
         rgb_linear = foreground + background
         accumulation = inside_weights.sum(1)
-        midpoints = (inside.frustums.starts + inside.frustums.ends) / 2.0
-        depth = (inside_weights * midpoints).sum(1) / accumulation.clamp(min=1e-4)
-        normal = (inside_weights * normals).sum(1)
+        depth = (inside_weights * per_ray["midpoints"]).sum(1) / accumulation.clamp(min=1e-4)
+        normal = (inside_weights * per_ray["normals"]).sum(1)
 
         outputs: Dict[str, Tensor] = {
             "rgb": linear_to_srgb(rgb_linear),
@@ -180,33 +194,31 @@ class NeroShapeModel(Model):
             "background": linear_to_srgb(background),
         }
         for name in SHADING_OUTPUTS:
-            if name in shading:
-                value = (inside_weights * shading[name]).sum(1)
+            if f"shading_{name}" in per_ray:
+                value = (inside_weights * per_ray[f"shading_{name}"]).sum(1)
                 outputs[name] = linear_to_srgb(value) if name in ("diffuse", "specular", "albedo") else value
         if self.training:
-            outputs["eikonal_gradient"] = gradient[positions.norm(dim=-1) < 1.0]
-            if "occlusion" in shading:
-                outputs.update(self._surface_occlusion(inside_weights, positions, sdf.detach(), normals, shading))
+            outputs["eikonal_gradient"] = inside["gradient"][inside["positions"].norm(dim=-1) < 1.0]
+            if "shading_occlusion" in inside:
+                outputs.update(self._surface_occlusion(inside_weights[selected], inside))
         return outputs
 
-    def _surface_occlusion(
-        self, inside_weights: Tensor, positions: Tensor, sdf: Tensor, normals: Tensor, shading: Dict[str, Tensor]
-    ) -> Dict[str, Tensor]:
+    def _surface_occlusion(self, inside_weights: Tensor, inside: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """At each ray's most visible sample: the predicted occlusion of its reflected direction and its label."""
         best = inside_weights.squeeze(-1).argmax(dim=1)
         rows = torch.arange(best.shape[0], device=best.device)
-        near_surface = sdf[rows, best].squeeze(-1).abs() < self.config.occlusion_surface_threshold
+        near_surface = inside["sdf"].detach()[rows, best].squeeze(-1).abs() < self.config.occlusion_surface_threshold
         visible = (inside_weights.squeeze(-1)[rows, best] > 0.1) & near_surface
         rows, best = rows[visible][: self.config.occlusion_rays], best[visible][: self.config.occlusion_rays]
         if rows.numel() == 0:  # no ray reaches the surface yet (early training): nothing to label
             return {}
-        points = positions[rows, best].detach()
-        reflected = shading["reflected"][rows, best].detach()
-        start = points + 0.01 * normals[rows, best].detach()
+        points = inside["positions"][rows, best].detach()
+        reflected = inside["shading_reflected"][rows, best].detach()
+        start = points + 0.01 * inside["normals"][rows, best].detach()
         labels = march_hits_surface(
             self.sdf_field.get_sdf, start, reflected, num_steps=self.config.occlusion_march_steps
         )
-        roughness = shading["roughness"][rows, best].detach()
+        roughness = inside["shading_roughness"][rows, best].detach()
         predicted = self.shading_field.occlusion(points, reflected, roughness)
         return {"occlusion_predicted": predicted.squeeze(-1), "occlusion_label": labels.to(predicted.dtype)}
 
@@ -216,7 +228,8 @@ class NeroShapeModel(Model):
         loss_dict = {"rgb_loss": photometric_loss(outputs["rgb_linear"], target, self.config.photometric_loss)}
         if self.training:
             gradient = outputs["eikonal_gradient"]
-            loss_dict["eikonal_loss"] = self.config.eikonal_loss_mult * ((gradient.norm(dim=-1) - 1.0) ** 2).mean()
+            if gradient.numel() > 0:  # empty when no ray of the batch crosses the sphere
+                loss_dict["eikonal_loss"] = self.config.eikonal_loss_mult * ((gradient.norm(dim=-1) - 1.0) ** 2).mean()
             if self.step < self.config.sdf_prior_steps and self.config.sdf_prior_loss_mult > 0:
                 loss_dict["sdf_prior_loss"] = self.config.sdf_prior_loss_mult * self._boundary_prior(target.shape[0])
             if "occlusion_predicted" in outputs and self.step >= self.config.occlusion_loss_start:
