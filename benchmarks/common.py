@@ -102,18 +102,19 @@ class TrainResult:
 
 
 def train_stage(
-    method: str, scene: Path, runs: Path, name: str, budget_seconds: float, rays_per_batch: int, log: Path,
+    method: str, scene: Path, runs: Path, name: str, budget_seconds: float, rays_per_batch: Optional[int], log: Path,
     steps_per_log: int = 10, extra: Tuple[str, ...] = (),
 ) -> TrainResult:
-    """`ns-train METHOD` for a wall-clock budget without masks, evaluation or intermediate checkpoints."""
+    """`ns-train METHOD` for a wall-clock budget without masks, evaluation or intermediate checkpoints;
+    `rays_per_batch` None keeps the method's default."""
+    rays = ["--pipeline.datamanager.train-num-rays-per-batch", str(rays_per_batch)] if rays_per_batch else []
     result = run_command([
         "ns-train", method, "--data", str(scene), "--output-dir", str(runs), "--experiment-name", name,
         "--timestamp", "bench", "--max-num-iterations", NEVER, "--max-train-seconds", str(budget_seconds),
         "--vis", "tensorboard", "--steps-per-eval-batch", NEVER, "--steps-per-eval-image", NEVER,
         "--steps-per-eval-all-images", NEVER, "--steps-per-save", NEVER,
         "--logging.steps-per-log", str(steps_per_log),
-        "--pipeline.datamanager.train-num-rays-per-batch", str(rays_per_batch),
-        "--pipeline.datamanager.dataparser.use-masks", "False", *extra,
+        *rays, "--pipeline.datamanager.dataparser.use-masks", "False", *extra,
     ], log)
     run_dir = runs / name / method / "bench"
     checkpoints = sorted((run_dir / "nerfstudio_models").glob("step-*.ckpt"))

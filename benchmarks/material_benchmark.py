@@ -58,8 +58,8 @@ class MaterialBenchmark:
     """Held-out views (gt/test) both stages are rendered from."""
     spp: int = 64
     """Samples per pixel of the generated images."""
-    rays_per_batch: int = 512
-    """Training rays per step of both stages."""
+    rays_per_batch: Optional[int] = None
+    """Training rays per step of both stages (None: each method's default)."""
     mesh_resolution: int = 256
     """Marching-cubes resolution of Stage II's ray-casting mesh and of the exported mesh."""
     texture_size: int = 1024

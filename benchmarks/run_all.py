@@ -78,8 +78,8 @@ class SuiteBenchmark:
     """Held-out views (gt/test, and gt/relight under the second environment)."""
     spp: int = 64
     """Samples per pixel of the generated images."""
-    rays_per_batch: int = 512
-    """Training rays per step of both stages."""
+    rays_per_batch: Optional[int] = None
+    """Training rays per step of both stages (None: each method's default)."""
     mesh_resolution: int = 256
     """Marching-cubes resolution of the exported meshes and of Stage II's ray-casting mesh."""
     texture_size: int = 1024
@@ -268,7 +268,7 @@ def write_report(rows: List[Dict], config: SuiteBenchmark, output: Path) -> Path
         "",
         f"{config.budget_seconds:.0f} s wall-clock training budget per stage on {os.cpu_count()} CPU cores; "
         f"{config.resolution} px, {config.num_views} training views (floor, distractors, no masks), "
-        f"{config.num_test_views} held-out views; {config.rays_per_batch} rays per step; meshes at "
+        f"{config.num_test_views} held-out views; {config.rays_per_batch or 'default'} rays per step; meshes at "
         f"{config.mesh_resolution}^3.",
         "",
         *scene_lines,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import tyro
+import yaml
 from common import console, run_command
 from rich.table import Table
 
@@ -43,8 +44,8 @@ class ShapeBenchmark:
     """Training views."""
     mesh_resolution: int = 256
     """Marching-cubes resolution of the exported meshes."""
-    rays_per_batch: int = 512
-    """Training rays per step."""
+    rays_per_batch: Optional[int] = None
+    """Training rays per step (None: nero-shape's default)."""
     parallel: bool = False
     """Train all variants at once, one CPU thread each, instead of one after the other with all threads."""
 
@@ -53,17 +54,21 @@ def run_variant(config: ShapeBenchmark, scene: Path, output: Path, variant: str,
     """Train one shading variant for the budget, export its mesh, score it; the row of the table."""
     runs = output / "runs"
     started = time.perf_counter()
+    rays = []
+    if config.rays_per_batch:
+        rays = ["--pipeline.datamanager.train-num-rays-per-batch", str(config.rays_per_batch)]
     peak_mib = run_command([
         "ns-train", "nero-shape", "--data", str(scene), "--output-dir", str(runs), "--experiment-name", variant,
         "--timestamp", "bench", "--max-num-iterations", "1000000", "--max-train-seconds", str(config.budget_seconds),
         "--vis", "tensorboard", "--steps-per-eval-batch", "1000000", "--steps-per-eval-image", "1000000",
-        "--steps-per-save", "1000000", "--pipeline.datamanager.train-num-rays-per-batch", str(config.rays_per_batch),
-        "--pipeline.model.shading", variant,
+        "--steps-per-save", "1000000", *rays, "--pipeline.model.shading", variant,
     ], output / f"train-{variant}.log", threads).peak_mib
     wall = time.perf_counter() - started
     run_dir = runs / variant / "nero-shape" / "bench"
     checkpoint = sorted((run_dir / "nerfstudio_models").glob("step-*.ckpt"))[-1]
     steps = int(re.findall(r"\d+", checkpoint.name)[0]) + 1
+    trained = yaml.load((run_dir / "config.yml").read_text(), Loader=yaml.Loader)
+    rays_per_batch = trained.pipeline.datamanager.train_num_rays_per_batch
     export = output / f"mesh-{variant}"
     run_command([
         "ns-export", "nero-mesh", "--load-config", str(run_dir / "config.yml"), "--output-dir", str(export),
@@ -78,7 +83,8 @@ def run_variant(config: ShapeBenchmark, scene: Path, output: Path, variant: str,
     seconds = min(wall, config.budget_seconds)
     return {
         "variant": variant, "threads": threads or os.cpu_count(), "steps": steps, "train_seconds": seconds,
-        "steps_per_second": steps / seconds, "rays_per_second": steps * config.rays_per_batch / seconds,
+        "steps_per_second": steps / seconds, "rays_per_batch": rays_per_batch,
+        "rays_per_second": steps * rays_per_batch / seconds,
         "peak_memory_mib": peak_mib, **metrics,
     }
 
