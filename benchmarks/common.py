@@ -103,10 +103,10 @@ class TrainResult:
 
 def train_stage(
     method: str, scene: Path, runs: Path, name: str, budget_seconds: float, rays_per_batch: Optional[int], log: Path,
-    steps_per_log: int = 10, extra: Tuple[str, ...] = (),
+    steps_per_log: int = 10, extra: Tuple[str, ...] = (), threads: Optional[int] = None,
 ) -> TrainResult:
     """`ns-train METHOD` for a wall-clock budget without masks, evaluation or intermediate checkpoints;
-    `rays_per_batch` None keeps the method's default."""
+    `rays_per_batch` None keeps the method's default, `threads` None lets torch use every core."""
     rays = ["--pipeline.datamanager.train-num-rays-per-batch", str(rays_per_batch)] if rays_per_batch else []
     result = run_command([
         "ns-train", method, "--data", str(scene), "--output-dir", str(runs), "--experiment-name", name,
@@ -115,7 +115,7 @@ def train_stage(
         "--steps-per-eval-all-images", NEVER, "--steps-per-save", NEVER,
         "--logging.steps-per-log", str(steps_per_log),
         *rays, "--pipeline.datamanager.dataparser.use-masks", "False", *extra,
-    ], log)
+    ], log, threads)
     run_dir = runs / name / method / "bench"
     checkpoints = sorted((run_dir / "nerfstudio_models").glob("step-*.ckpt"))
     if not checkpoints:

@@ -1,6 +1,7 @@
 """Stage II quality on generated scenes with known materials: does nero-material find metal, roughness, albedo?
 
     python benchmarks/material_benchmark.py                      # 900 s per stage, 128 px, 48 views
+    python benchmarks/material_benchmark.py --parallel           # both scenes at once, one CPU thread each
     python benchmarks/material_benchmark.py --quick              # smoke run: 20 s per stage, 48 px, 12 views
 
 For a metallic knot (metallic 1, roughness 0.1) and a dielectric blob (metallic 0, roughness 0.3), each with floor
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -66,6 +68,8 @@ class MaterialBenchmark:
     """Baked texture size of the export."""
     max_distance: Optional[float] = None
     """Score materials only at exported vertices this close to the GT surface (fraction of the GT radius)."""
+    parallel: bool = False
+    """Run the scenes side by side, one CPU thread each, instead of one after the other with all threads."""
     quick: bool = False
     """Smoke-run preset: 20 s per stage, 48 px, 12 views, 2 test views, 8 spp, mesh 64, textures 64."""
 
@@ -78,6 +82,7 @@ class MaterialBenchmark:
 
 def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) -> Dict:
     """Both stages, export, material metrics and held-out renders of one scene; returns its results row."""
+    threads = 1 if config.parallel else None
     folder = output / spec.name
     logs, runs = folder / "logs", folder / "runs"
     size = SceneSize(config.resolution, config.num_views, config.num_test_views, config.spp)
@@ -85,25 +90,27 @@ def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) ->
     test_cameras = scene / "gt" / "test" / "transforms.json"
 
     shape = train_stage(
-        "nero-shape", scene, runs, "shape", config.stage_one_seconds, config.rays_per_batch, logs / "train-shape.log"
+        "nero-shape", scene, runs, "shape", config.stage_one_seconds, config.rays_per_batch, logs / "train-shape.log",
+        threads=threads,
     )
     material = train_stage(
         "nero-material", scene, runs, "material", config.stage_two_seconds, config.rays_per_batch,
         logs / "train-material.log",
         extra=("--shape-config", str(shape.config), "--pipeline.model.mesh-resolution", str(config.mesh_resolution)),
+        threads=threads,
     )
     assets = folder / "assets"
     export = run_command([
         "ns-export", "nero-materials", "--load-config", str(material.config), "--output-dir", str(assets),
         "--resolution", str(config.mesh_resolution), "--texture-size", str(config.texture_size),
-    ], logs / "export.log")
+    ], logs / "export.log", threads)
     material_json = folder / "materials.json"
     evaluate = [
         "nero-eval", "materials", "--assets", str(assets), "--gt", str(scene / "gt"), "--json", str(material_json),
     ]
     if config.max_distance is not None:
         evaluate += ["--max-distance", str(config.max_distance)]
-    run_command(evaluate, logs / "eval-materials.log")
+    run_command(evaluate, logs / "eval-materials.log", threads)
     metrics = json.loads(material_json.read_text())
 
     held_out = {}
@@ -111,12 +118,12 @@ def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) ->
     for stage, run in (("stage_one", shape), ("stage_two", material)):
         renders = folder / f"test-renders-{stage}"
         render_seconds += run_command(
-            render_views_command(run.config, test_cameras, renders), logs / f"render-{stage}.log"
+            render_views_command(run.config, test_cameras, renders), logs / f"render-{stage}.log", threads
         ).seconds
         image_json = folder / f"test-{stage}.json"
         run_command(
             ["nero-eval", "images", "--renders", str(renders), "--gt", str(test_cameras), "--json", str(image_json)],
-            logs / f"eval-images-{stage}.log",
+            logs / f"eval-images-{stage}.log", threads,
         )
         held_out[f"{stage}_psnr"] = json.loads(image_json.read_text())["mean"]["psnr"]
         held_out[f"{stage}_object_psnr"] = object_psnr(renders, test_cameras)
@@ -140,7 +147,10 @@ def print_results(rows: list, config: MaterialBenchmark) -> None:
     def verdict(value: str, passed: bool) -> str:
         return f"[green]{value} ok" if passed else f"[red]{value} fail"
 
-    table = Table(title=f"nero-material, {config.stage_one_seconds:.0f} s + {config.stage_two_seconds:.0f} s budgets")
+    mode = "scenes side by side, 1 thread each" if config.parallel else "one scene after the other, all cores"
+    table = Table(
+        title=f"nero-material, {config.stage_one_seconds:.0f} s + {config.stage_two_seconds:.0f} s budgets ({mode})"
+    )
     columns = (
         "scene", "mean metallic", "roughness MAE", "albedo PSNR", "test PSNR II / I", "object PSNR II / I",
         "steps I / II", "time I / II / export (s)",
@@ -168,7 +178,8 @@ def main(config: MaterialBenchmark) -> None:
     config.apply_quick_preset()
     output = config.output_dir.resolve()
     output.mkdir(parents=True, exist_ok=True)
-    rows = [benchmark_scene(spec, config, output) for spec in SCENES]
+    with ThreadPoolExecutor(max_workers=len(SCENES) if config.parallel else 1) as pool:
+        rows = list(pool.map(lambda spec: benchmark_scene(spec, config, output), SCENES))
     print_results(rows, config)
     (output / "results.json").write_text(json.dumps({"config": asdict(config), "scenes": rows}, indent=2, default=str))
     console.print(f"Wrote {output / 'results.json'}")

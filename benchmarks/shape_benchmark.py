@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Dict, Optional
 
 import tyro
 import yaml
-from common import console, run_command
+from common import console, run_command, train_stage
 from rich.table import Table
 
 
@@ -52,26 +50,15 @@ class ShapeBenchmark:
 
 def run_variant(config: ShapeBenchmark, scene: Path, output: Path, variant: str, threads: Optional[int]) -> Dict:
     """Train one shading variant for the budget, export its mesh, score it; the row of the table."""
-    runs = output / "runs"
-    started = time.perf_counter()
-    rays = []
-    if config.rays_per_batch:
-        rays = ["--pipeline.datamanager.train-num-rays-per-batch", str(config.rays_per_batch)]
-    peak_mib = run_command([
-        "ns-train", "nero-shape", "--data", str(scene), "--output-dir", str(runs), "--experiment-name", variant,
-        "--timestamp", "bench", "--max-num-iterations", "1000000", "--max-train-seconds", str(config.budget_seconds),
-        "--vis", "tensorboard", "--steps-per-eval-batch", "1000000", "--steps-per-eval-image", "1000000",
-        "--steps-per-save", "1000000", *rays, "--pipeline.model.shading", variant,
-    ], output / f"train-{variant}.log", threads).peak_mib
-    wall = time.perf_counter() - started
-    run_dir = runs / variant / "nero-shape" / "bench"
-    checkpoint = sorted((run_dir / "nerfstudio_models").glob("step-*.ckpt"))[-1]
-    steps = int(re.findall(r"\d+", checkpoint.name)[0]) + 1
-    trained = yaml.load((run_dir / "config.yml").read_text(), Loader=yaml.Loader)
-    rays_per_batch = trained.pipeline.datamanager.train_num_rays_per_batch
+    trained = train_stage(
+        "nero-shape", scene, output / "runs", variant, config.budget_seconds, config.rays_per_batch,
+        output / f"train-{variant}.log", extra=("--pipeline.model.shading", variant), threads=threads,
+    )
+    run_config = yaml.load(trained.config.read_text(), Loader=yaml.Loader)
+    rays_per_batch = run_config.pipeline.datamanager.train_num_rays_per_batch
     export = output / f"mesh-{variant}"
     run_command([
-        "ns-export", "nero-mesh", "--load-config", str(run_dir / "config.yml"), "--output-dir", str(export),
+        "ns-export", "nero-mesh", "--load-config", str(trained.config), "--output-dir", str(export),
         "--resolution", str(config.mesh_resolution),
     ], output / f"export-{variant}.log", threads)
     metrics_file = export / "geometry.json"
@@ -80,12 +67,12 @@ def run_variant(config: ShapeBenchmark, scene: Path, output: Path, variant: str,
         "--json", str(metrics_file),
     ], output / f"eval-{variant}.log", threads)
     metrics = json.loads(metrics_file.read_text())
-    seconds = min(wall, config.budget_seconds)
+    seconds = min(trained.seconds, config.budget_seconds)
     return {
-        "variant": variant, "threads": threads or os.cpu_count(), "steps": steps, "train_seconds": seconds,
-        "steps_per_second": steps / seconds, "rays_per_batch": rays_per_batch,
-        "rays_per_second": steps * rays_per_batch / seconds,
-        "peak_memory_mib": peak_mib, **metrics,
+        "variant": variant, "threads": threads or os.cpu_count(), "steps": trained.steps, "train_seconds": seconds,
+        "steps_per_second": trained.steps / seconds, "rays_per_batch": rays_per_batch,
+        "rays_per_second": trained.steps * rays_per_batch / seconds,
+        "peak_memory_mib": trained.peak_mib, **metrics,
     }
 
 

@@ -44,9 +44,9 @@ class NeroShapeModelConfig(ModelConfig):
     """Split-sum shading heads (used when shading is 'nero')."""
     plain_shading: PlainRadianceFieldConfig = field(default_factory=PlainRadianceFieldConfig)
     """Baseline radiance head (used when shading is 'plain')."""
-    num_samples: int = 32
+    num_samples: int = 16
     """Coarse samples inside the sphere."""
-    num_importance_samples: int = 32
+    num_importance_samples: int = 16
     """NeuS importance samples inside the sphere, added over num_upsample_steps rounds."""
     num_upsample_steps: int = 4
     """Rounds of NeuS up-sampling, each with doubled sharpness."""
