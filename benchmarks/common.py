@@ -19,6 +19,11 @@ from typing import List, Optional, Tuple
 import numpy as np
 from rich.console import Console
 
+# Imported here, in the main thread: a first import of torch from two benchmark threads at once (--parallel)
+# corrupts the heap ("malloc_consolidate(): unaligned fastbin chunk detected" at exit).
+from nero_ns.evaluation.images import match_images, read_image, read_mask
+from nero_ns.evaluation.materials import psnr
+
 console = Console(width=None if sys.stdout.isatty() else 160)
 """Wide tables in log files too (rich falls back to 80 columns when the output is not a terminal)."""
 
@@ -170,9 +175,6 @@ def render_views(load_config: Path, cameras: Path, output_dir: Path) -> None:
 def object_psnr(renders: Path, gt_transforms: Path) -> float:
     """Mean PSNR over the GT object mask of each render named like a frame of `gt_transforms` (which must name
     mask_path for its frames, as nero-synth's gt/test does)."""
-    from nero_ns.evaluation.images import match_images, read_image, read_mask
-    from nero_ns.evaluation.materials import psnr
-
     values = []
     for pair in match_images(renders, gt_transforms):
         if pair.gt_mask is None:
