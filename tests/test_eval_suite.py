@@ -70,6 +70,25 @@ def test_material_metrics_on_hand_computed_cases() -> None:
     assert near["roughness_mae"] == pytest.approx(0.1) and near["metallic_mae"] == pytest.approx(0.2)
 
 
+def test_material_metrics_score_only_what_the_cameras_see() -> None:
+    """One camera far above a sphere sees its upper half only: the lower half, painted wrong, is left out, and a
+    cylinder standing between camera and sphere hides everything."""
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+    gt = MaterialAssets(sphere, (0.6, 0.4, 0.2), 0.3, 0.0)
+    upper = sphere.vertices[:, 2] > 0.0
+    roughness = np.where(sphere.vertices[:, 2] < -0.2, 0.9, 0.3)  # wrong well below the horizon the camera sees
+    prediction = MaterialAssets(sphere, np.tile([0.6, 0.4, 0.2], (len(upper), 1)), roughness, np.zeros(len(upper)))
+    assert material_metrics(prediction, gt)["roughness_mae"] > 0.2
+    seen = material_metrics(prediction, gt, camera_centers=np.array([[0.0, 0.0, 50.0]]))
+    assert seen["roughness_mae"] == pytest.approx(0.0)
+    assert seen["fraction_scored"] == pytest.approx(upper.mean(), abs=0.05)
+    blocker = trimesh.creation.cylinder(radius=3.0, height=0.5)
+    blocker.apply_translation([0.0, 0.0, 10.0])
+    hidden = MaterialAssets(trimesh.util.concatenate([sphere, blocker]), (0.6, 0.4, 0.2), 0.3, 0.0)
+    with pytest.raises(NeroInputError, match="no camera"):
+        material_metrics(prediction, hidden, camera_centers=np.array([[0.0, 0.0, 50.0]]))
+
+
 def darkened_copy(gt_relight: Path, folder: Path, scale: np.ndarray) -> None:
     """The GT relit images with object pixels multiplied by `scale` in linear radiance."""
     meta = json.loads((gt_relight / "transforms.json").read_text())

@@ -4,6 +4,7 @@ checkpoints load back through `eval_setup` and resume."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.utils.eval_utils import eval_setup
 
 from nero_ns.colors import srgb_to_linear
+from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.errors import NeroInputError
 from nero_ns.method_configs import nero_material
 from nero_ns.models.nero_material import NeroMaterialModel, NeroMaterialModelConfig
@@ -136,6 +138,7 @@ def test_training_resumes_from_the_checkpoint(trained_run, tiny_scene, tmp_path)
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
     assert trainer._start_step == TRAIN_STEPS
+    assert bool(trainer.pipeline.model.warm_started)  # the resumed run does not fit to Stage I again
     trained = trained_run["trainer"].pipeline.model
     assert torch.equal(trainer.pipeline.model.mesh_faces, trained.mesh_faces)
     weights = trainer.pipeline.model.material_field.mlp.layers[-1].weight
@@ -143,6 +146,45 @@ def test_training_resumes_from_the_checkpoint(trained_run, tiny_scene, tmp_path)
     start = weights.detach().clone()
     trainer.train()
     assert not torch.equal(weights, start)
+
+
+def test_support_plane_is_the_floor_and_blocks_only_light(trained_run, tiny_scene):
+    """The tiny scene's floor is found in its sparse points; a light ray from just above it, beside the object,
+    going down meets it, while camera rays still see through it to the far field."""
+    pipeline = trained_run["trainer"].pipeline
+    model = pipeline.model
+    outputs = pipeline.datamanager.train_dataparser_outputs
+    floor_height = json.loads((tiny_scene / "gt" / "materials.json").read_text())["floor_height"]
+    floor_point = normalize_points(
+        torch.tensor([0.0, 0.0, floor_height]), outputs.dataparser_transform, float(outputs.dataparser_scale)
+    )
+    assert model.support_plane is not None
+    normal, offset = model.support_plane[:3], model.support_plane[3]
+    assert float(normal[2]) > 0.99 and abs(float(normal @ floor_point + offset)) < 0.02
+    above_floor = -(offset - 0.05) * normal + torch.tensor([1.5, 0.0, 0.0])
+    down = -normal
+    assert bool(model.light_blocker.occluded(above_floor[None], down[None])[0])
+    assert not bool(model.raycaster.occluded(above_floor[None], down[None])[0])
+    assert not bool(model.light_blocker.occluded(above_floor[None], normal[None])[0])
+
+
+def test_evaluation_renders_with_more_samples_and_less_noise(trained_run):
+    """Two renders with other random samples differ about half as much with 4x the samples (1 / sqrt(4))."""
+    pipeline = trained_run["trainer"].pipeline
+    model = pipeline.model
+
+    def noise(multiplier: int) -> float:
+        model.config.eval_sample_multiplier = multiplier
+        first, second = render(model, pipeline, 1, seed=1), render(model, pipeline, 1, seed=2)
+        hit = first["accumulation"][..., 0] > 0
+        return float((first["rgb_linear"][hit] - second["rgb_linear"][hit]).std())
+
+    try:
+        ratio = noise(4) / noise(1)
+    finally:
+        model.config.eval_sample_multiplier = NeroMaterialModelConfig.eval_sample_multiplier
+    print("noise ratio with 4x samples:", ratio)
+    assert 0.3 < ratio < 0.7
 
 
 def test_model_without_stage_one_is_a_one_line_error():

@@ -28,6 +28,7 @@ from nero_ns.components.compositing import alphas_from_densities, weights_from_a
 from nero_ns.components.mc_shading import monte_carlo_shade
 from nero_ns.components.raycast import MeshRaycaster
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
+from nero_ns.components.support_plane import find_support_plane, plane_quad
 from nero_ns.engine.trainer import NeroTrainer, NeroTrainerConfig
 from nero_ns.errors import NeroInputError, friendly_errors
 from nero_ns.evaluation.image_metrics import ImageMetrics
@@ -35,7 +36,9 @@ from nero_ns.models.photometric import PhotometricLossKind, linear_target, photo
 from nero_ns.exporters.marching_cubes import extract_sdf_mesh
 from nero_ns.fields.environment_light import EnvironmentLightConfig, IndirectLightConfig
 from nero_ns.fields.material_field import MaterialFieldConfig
+from nero_ns.fields.shading_field import NeroShadingField
 from nero_ns.models.stage_one import load_stage_one
+from nero_ns.models.warm_start import warm_start
 
 MISSING_SHAPE_CONFIG = (
     "nero-material needs the Stage I run: pass --shape-config outputs/<experiment>/nero-shape/<timestamp>/config.yml "
@@ -64,11 +67,14 @@ class NeroMaterialModelConfig(ModelConfig):
     """Cosine-weighted light directions per pixel (the original uses 512)."""
     num_specular_samples: int = 32
     """GGX visible-normal light directions per pixel (the original uses 256)."""
+    eval_sample_multiplier: int = 4
+    """Both sample counts are multiplied by this when rendering outside training (viewer, ns-eval, exports of
+    renders): less Monte Carlo noise in the images at no cost to training."""
     photometric_loss: PhotometricLossKind = "charbonnier"
     """Photometric loss on linear colors."""
-    smoothness_loss_mult: float = 0.01
+    smoothness_loss_mult: float = 0.1
     """Weight of the material smoothness prior (materials at x and at a tangent offset of x agree)."""
-    smoothness_offset: float = 0.01
+    smoothness_offset: float = 0.05
     """Length of the random tangent offset, in normalized units (the object spans about 1.8)."""
     range_prior_loss_mult: float = 1.0
     """Weight of the early prior keeping metallic in [0.02, 0.98] and roughness below 0.98 (no sigmoid saturation)."""
@@ -76,6 +82,15 @@ class NeroMaterialModelConfig(ModelConfig):
     """Steps during which the range prior is on."""
     diffuse_light_loss_mult: float = 0.1
     """Weight of NeRO's prior that the light reaching the diffuse lobe is grey (its channels agree)."""
+    support_plane: bool = True
+    """Find the plane the object stands on in the sparse points (when the data has them) and let directions
+    that meet it take the position-dependent indirect light: the floor under an object lies in its shadow,
+    which a distant environment cannot show."""
+    support_plane_half_size: float = 20.0
+    """Half the width of the square of that plane that blocks light (normalized units)."""
+    warm_start_steps: int = 300
+    """Regression steps fitting materials and lights to Stage I's split-sum heads before training (0: start from
+    grey light and mid-range materials; skipped for a Stage I run of the plain-shading ablation)."""
 
 
 class NeroMaterialModel(Model):
@@ -95,6 +110,10 @@ class NeroMaterialModel(Model):
         self.far_field = stage_one.far_field
         self.sdf_field.requires_grad_(self.config.finetune_geometry)
         self.far_field.requires_grad_(False)
+        # Stage I's material and light heads, read once by the warm start (frozen; None for the plain ablation).
+        shading = stage_one.shading_field
+        self.stage_one_shading = shading.requires_grad_(False) if isinstance(shading, NeroShadingField) else None
+        self.register_buffer("warm_started", torch.tensor(False))
         self.outside_sampler = InverseDistanceSampler(num_samples=stage_one_config.pipeline.model.num_outside_samples)
         self.material_field = self.config.material_field.setup()
         self.environment_light = self.config.environment_light.setup()
@@ -103,6 +122,13 @@ class NeroMaterialModel(Model):
         self.register_buffer("mesh_vertices", torch.zeros(0, 3))
         self.register_buffer("mesh_faces", torch.zeros(0, 3, dtype=torch.long))
         self._raycaster: Optional[MeshRaycaster] = None
+        self._light_blocker: Optional[MeshRaycaster] = None
+        points = metadata.get("points3D_xyz")
+        plane = find_support_plane(points) if self.config.support_plane and points is not None else None
+        if plane is not None:
+            CONSOLE.print(f"Support plane found in the sparse points: normal {plane[:3].tolist()}, "
+                          f"{float(plane[3]):.3f} below the center; directions meeting it take the indirect light")
+        self.support_plane = plane
         self.image_metrics = ImageMetrics()
         self.step = 0
 
@@ -121,9 +147,23 @@ class NeroMaterialModel(Model):
     ) -> List[TrainingCallback]:
         def set_step(step: int) -> None:
             self.step = step
+            if not bool(self.warm_started):
+                self._warm_start()
 
         before_step = [TrainingCallbackLocation.BEFORE_TRAIN_ITERATION]
         return [TrainingCallback(before_step, update_every_num_iters=1, func=set_step)]
+
+    def _warm_start(self) -> None:
+        """Fit materials and lights to Stage I's heads on the ray-casting mesh, once per run (a flag in the
+        checkpoint keeps a resumed run from doing it again)."""
+        if self.stage_one_shading is not None and self.config.warm_start_steps > 0:
+            CONSOLE.print(f"Warm start: fitting materials and lights to Stage I ({self.config.warm_start_steps} steps)")
+            losses = warm_start(
+                self.stage_one_shading, self.sdf_field, self.raycaster_vertices(), self.material_field,
+                self.environment_light, self.indirect_light, self.config.warm_start_steps,
+            )
+            CONSOLE.print("Warm start losses: " + ", ".join(f"{name} {value:.4f}" for name, value in losses.items()))
+        self.warm_started.fill_(True)
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -134,6 +174,28 @@ class NeroMaterialModel(Model):
                 self._extract_mesh()
             self._raycaster = MeshRaycaster(self.mesh_vertices, self.mesh_faces)
         return self._raycaster
+
+    def raycaster_vertices(self) -> Float[Tensor, "num_vertices 3"]:
+        """Vertices of the ray-casting mesh (extracted on first use)."""
+        _ = self.raycaster
+        return self.mesh_vertices
+
+    @property
+    def light_blocker(self) -> MeshRaycaster:
+        """What blocks light directions: the ray-casting mesh, and the support plane when one was found."""
+        if self._light_blocker is None:
+            if self.support_plane is None:
+                self._light_blocker = self.raycaster
+            else:
+                quad_vertices, quad_faces = plane_quad(self.support_plane, self.config.support_plane_half_size)
+                vertices = torch.cat([self.raycaster_vertices().cpu(), quad_vertices])
+                faces = torch.cat([self.mesh_faces.cpu(), quad_faces + self.mesh_vertices.shape[0]])
+                # Same absolute self-hit offset as the object's mesh (the offset is relative to the bounding box).
+                diagonal = float((vertices.max(dim=0).values - vertices.min(dim=0).values).norm())
+                self._light_blocker = MeshRaycaster(
+                    vertices, faces, relative_offset=self.raycaster.self_hit_offset / diagonal
+                )
+        return self._light_blocker
 
     def _extract_mesh(self) -> None:
         resolution = self.config.mesh_resolution
@@ -155,7 +217,7 @@ class NeroMaterialModel(Model):
         for name in ("mesh_vertices", "mesh_faces"):
             if prefix + name in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.device))
-        self._raycaster = None
+        self._raycaster = self._light_blocker = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
@@ -193,7 +255,7 @@ class NeroMaterialModel(Model):
         record: Dict[str, Tensor] = {}
 
         def light(directions: Tensor, sample_points: Tensor) -> Tensor:
-            occluded = self.raycaster.occluded(sample_points, directions)
+            occluded = self.light_blocker.occluded(sample_points, directions)
             radiance = torch.empty(*directions.shape[:-1], 3, device=directions.device, dtype=directions.dtype)
             # nerfstudio's frequency encoding cannot take an empty batch, so skip a side that has no samples.
             if (~occluded).any():
@@ -203,13 +265,15 @@ class NeroMaterialModel(Model):
             record["visible"], record["radiance"] = ~occluded, radiance
             return radiance
 
+        multiplier = 1 if self.training else self.config.eval_sample_multiplier
+        num_diffuse = self.config.num_diffuse_samples * multiplier
         shading = monte_carlo_shade(
             points, normals, view, materials["albedo"], materials["roughness"], materials["metallic"], light,
-            num_diffuse=self.config.num_diffuse_samples, num_specular=self.config.num_specular_samples,
+            num_diffuse=num_diffuse, num_specular=self.config.num_specular_samples * multiplier,
         )
         shading["visibility"] = record["visible"].float().mean(dim=-1, keepdim=True)
         # Cosine samples come first: their mean radiance estimates irradiance / pi, the light of the diffuse lobe.
-        shading["diffuse_light"] = record["radiance"][:, : self.config.num_diffuse_samples].mean(dim=1)
+        shading["diffuse_light"] = record["radiance"][:, :num_diffuse].mean(dim=1)
         return shading
 
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:

@@ -1,0 +1,57 @@
+"""The plane an object stands on (a table, the floor), found in the sparse points around it.
+
+Stage II lights a direction that escapes the object with a distant environment, which cannot know that the floor
+right under the object lies in the object's own shadow: the underside then looks dark for want of light, and the
+material field paints it dark. With the support plane added to the geometry that blocks light, those directions
+take the position-dependent indirect light instead, which can learn the shadowed floor.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+import open3d as o3d
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+
+def find_support_plane(
+    points: Float[Tensor, "num_points 3"],
+    distance_threshold: float = 0.02,
+    min_inlier_fraction: float = 0.2,
+    offset_range: Tuple[float, float] = (0.3, 1.5),
+) -> Optional[Float[Tensor, "4"]]:
+    """RANSAC plane through the sparse points outside the unit sphere (normalized frame), as (n, d) with unit n
+    pointing to the object's side: n.x + d = 0 on the plane, d > 0 at the origin.
+
+    None when no plane holds `min_inlier_fraction` of those points within `distance_threshold`, or when the
+    origin's distance to it is outside `offset_range` (a plane through the object, or one too far to matter).
+    """
+    outside = points[points.norm(dim=-1) > 1.0].detach().cpu().double().numpy()
+    if len(outside) < 50:
+        return None
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(outside))
+    o3d.utility.random.seed(0)
+    plane, inliers = cloud.segment_plane(distance_threshold, ransac_n=3, num_iterations=1000)
+    if len(inliers) < min_inlier_fraction * len(outside):
+        return None
+    plane = np.asarray(plane, dtype=np.float64) / np.linalg.norm(plane[:3])
+    plane = plane if plane[3] > 0 else -plane
+    if not offset_range[0] <= plane[3] <= offset_range[1]:
+        return None
+    return torch.tensor(plane, dtype=torch.float32)
+
+
+def plane_quad(
+    plane: Float[Tensor, "4"], half_size: float
+) -> Tuple[Float[Tensor, "4 3"], Int[Tensor, "2 3"]]:
+    """A square of the plane, 2 * half_size wide, centered at the origin's foot point: (vertices, faces)."""
+    normal, offset = plane[:3], plane[3]
+    helper = torch.tensor([1.0, 0.0, 0.0]) if normal[0].abs() < 0.9 else torch.tensor([0.0, 1.0, 0.0])
+    tangent = torch.nn.functional.normalize(torch.linalg.cross(normal, helper), dim=0)
+    bitangent = torch.linalg.cross(normal, tangent)
+    center = -offset * normal
+    corners = [center + half_size * (su * tangent + sv * bitangent) for su, sv in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+    return torch.stack(corners), torch.tensor([[0, 1, 2], [0, 2, 3]])

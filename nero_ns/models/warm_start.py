@@ -1,0 +1,102 @@
+"""Stage II warm start: fit the material field and the lights to what Stage I's split-sum shading learned.
+
+Stage I already separates the object's appearance into albedo, roughness, metallic, a direct light by direction
+and an indirect light by point and direction. Starting Stage II from scratch (grey light, materials at 0.5) lets
+the material field absorb lighting during the first thousand steps, before the light has formed, and it rarely
+gives it back. Regressing the Stage II fields onto Stage I's heads first (a few seconds, no rendering) starts the
+Monte Carlo model next to a consistent explanation of the photos, which it then refines.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from nero_ns.fields.environment_light import EnvironmentLight, IndirectLight
+from nero_ns.fields.material_field import MaterialField
+from nero_ns.fields.sdf_field import NeroSDFField
+from nero_ns.fields.shading_field import NeroShadingField
+
+
+def uniform_directions(count: int, generator: torch.Generator, device: torch.device) -> Float[Tensor, "count 3"]:
+    """Unit vectors uniform on the sphere."""
+    return nn.functional.normalize(torch.randn(count, 3, generator=generator, device=device), dim=-1)
+
+
+def _fit(
+    module: nn.Module, loss_of_batch: Callable[[int], Tensor], steps: int, learning_rate: float
+) -> float:
+    """Adam on `module`'s parameters for `steps` batches; returns the last loss."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate)
+    loss = torch.zeros(())
+    for step in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_of_batch(step)
+        loss.backward()
+        optimizer.step()
+    return float(loss.detach())
+
+
+def stage_one_materials(
+    shading: NeroShadingField, sdf_field: NeroSDFField, points: Float[Tensor, "num 3"]
+) -> Dict[str, Float[Tensor, "num C"]]:
+    """Stage I's albedo, roughness and metallic at surface points (its material head on the SDF features)."""
+    _, features = sdf_field(points)
+    material = torch.sigmoid(shading.material_head(torch.cat([features, points], dim=-1)))
+    return {"albedo": material[..., :3], "roughness": material[..., 3:4], "metallic": material[..., 4:5]}
+
+
+def warm_start(
+    shading: NeroShadingField,
+    sdf_field: NeroSDFField,
+    surface_points: Float[Tensor, "num 3"],
+    material_field: MaterialField,
+    environment_light: EnvironmentLight,
+    indirect_light: IndirectLight,
+    steps: int,
+    batch_size: int = 4096,
+    learning_rate: float = 5e-3,
+) -> Dict[str, float]:
+    """Fit the Stage II fields to Stage I's heads at `surface_points` (normalized frame); returns the final losses.
+
+    Lights are matched in log radiance (they are HDR), materials in value. Stage I's modules are only read.
+    """
+    device = surface_points.device
+    generator = torch.Generator(device=device).manual_seed(0)
+    with torch.no_grad():
+        targets = stage_one_materials(shading, sdf_field, surface_points)
+    target_materials = torch.cat([targets["albedo"], targets["roughness"], targets["metallic"]], dim=-1)
+
+    def batch_indices() -> Tensor:
+        return torch.randint(0, surface_points.shape[0], (batch_size,), generator=generator, device=device)
+
+    def material_loss(_: int) -> Tensor:
+        index = batch_indices()
+        predicted = material_field(surface_points[index])
+        stacked = torch.cat([predicted["albedo"], predicted["roughness"], predicted["metallic"]], dim=-1)
+        return (stacked - target_materials[index]).square().mean()
+
+    def environment_loss(_: int) -> Tensor:
+        directions = uniform_directions(batch_size, generator, device)
+        with torch.no_grad():
+            target = shading.direct_light(shading.ide(directions, torch.zeros_like(directions[:, :1])))
+        return (torch.log(environment_light(directions)) - torch.log(target.clamp(min=1e-4))).square().mean()
+
+    def indirect_loss(_: int) -> Tensor:
+        points = surface_points[batch_indices()]
+        directions = uniform_directions(batch_size, generator, device)
+        with torch.no_grad():
+            code = torch.cat(
+                [shading.ide(directions, torch.zeros_like(directions[:, :1])), shading.position_encoding(points)], -1
+            )
+            target = shading.indirect_light(code)
+        return (torch.log(indirect_light(points, directions)) - torch.log(target.clamp(min=1e-4))).square().mean()
+
+    return {
+        "materials": _fit(material_field, material_loss, steps, learning_rate),
+        "environment": _fit(environment_light, environment_loss, steps, learning_rate),
+        "indirect": _fit(indirect_light, indirect_loss, steps, learning_rate),
+    }
