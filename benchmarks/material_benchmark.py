@@ -30,6 +30,7 @@ from rich.table import Table
 from common import (
     SceneSize,
     SceneSpec,
+    TrainResult,
     console,
     generate_scene,
     object_psnr,
@@ -69,6 +70,8 @@ class MaterialBenchmark:
     """Baked texture size of the export."""
     max_distance: Optional[float] = None
     """Score materials only at exported vertices this close to the GT surface (fraction of the GT radius)."""
+    reuse_stage_one: bool = False
+    """Keep the Stage I runs already in OUTPUT_DIR (when there) and train only Stage II: for iterating on Stage II."""
     parallel: bool = False
     """Run the scenes side by side, one CPU thread each, instead of one after the other with all threads."""
     quick: bool = False
@@ -81,6 +84,22 @@ class MaterialBenchmark:
             self.rays_per_batch, self.mesh_resolution, self.texture_size = 256, 64, 64
 
 
+def previous_stage_one(spec: SceneSpec, runs: Path, output: Path) -> Optional[TrainResult]:
+    """The Stage I run of an earlier benchmark of this scene, with its time and memory from that results.json."""
+    run_dir = runs / "shape" / "nero-shape" / "bench"
+    checkpoints = sorted((run_dir / "nerfstudio_models").glob("step-*.ckpt"))
+    results = output / "results.json"
+    rows = json.loads(results.read_text())["scenes"] if results.is_file() else []
+    row = next((row for row in rows if row["scene"] == spec.name), None)
+    if not checkpoints or row is None:
+        return None
+    console.print(f"{spec.name}: reusing the Stage I run in {run_dir}")
+    return TrainResult(
+        run_dir / "config.yml", int(checkpoints[-1].stem.split("-")[-1]) + 1, row["stage_one_seconds"],
+        row["stage_one_peak_mib"],
+    )
+
+
 def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) -> Dict:
     """Both stages, export, material metrics and held-out renders of one scene; returns its results row."""
     threads = 1 if config.parallel else None
@@ -90,10 +109,12 @@ def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) ->
     scene = generate_scene(spec, size, folder / "scene", logs / "synth.log")
     test_cameras = scene / "gt" / "test" / "transforms.json"
 
-    shape = train_stage(
-        "nero-shape", scene, runs, "shape", config.stage_one_seconds, config.rays_per_batch, logs / "train-shape.log",
-        threads=threads,
-    )
+    shape = previous_stage_one(spec, runs, output) if config.reuse_stage_one else None
+    if shape is None:
+        shape = train_stage(
+            "nero-shape", scene, runs, "shape", config.stage_one_seconds, config.rays_per_batch,
+            logs / "train-shape.log", threads=threads,
+        )
     material = train_stage(
         "nero-material", scene, runs, "material", config.stage_two_seconds, config.rays_per_batch,
         logs / "train-material.log",

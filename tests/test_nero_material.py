@@ -168,6 +168,26 @@ def test_support_plane_is_the_floor_and_blocks_only_light(trained_run, tiny_scen
     assert not bool(model.light_blocker.occluded(above_floor[None], normal[None])[0])
 
 
+def test_metallic_prior_starts_late_and_pushes_each_point_to_its_side(trained_run):
+    """Before metallic-binary-start-step the prior is absent; after it, its value is weight * mean m (1 - m) and its
+    gradient lowers metallic below 0.5 and raises it above."""
+    model = trained_run["trainer"].pipeline.model
+    model.train()
+    metallic = torch.tensor([0.2, 0.9, 0.5], requires_grad=True)
+    here = torch.cat([torch.full((3, 4), 0.5), metallic[:, None]], dim=-1)
+    outputs = {"rgb_linear": torch.zeros(3, 3), "materials_here": here, "materials_nearby": here.detach(),
+               "diffuse_light": torch.ones(3, 3)}
+    batch = {"image": torch.zeros(3, 3)}
+    model.step = model.config.metallic_binary_start_step - 1
+    assert "metallic_binary_loss" not in model.get_loss_dict(outputs, batch)
+    model.step = model.config.metallic_binary_start_step
+    loss = model.get_loss_dict(outputs, batch)["metallic_binary_loss"]
+    expected = model.config.metallic_binary_loss_mult * (0.16 + 0.09 + 0.25) / 3
+    assert float(loss) == pytest.approx(expected)
+    loss.backward()
+    assert metallic.grad[0] > 0 and metallic.grad[1] < 0 and metallic.grad[2] == 0  # descent: 0.2 down, 0.9 up
+
+
 def test_evaluation_renders_with_more_samples_and_less_noise(trained_run):
     """Two renders with other random samples differ about half as much with 4x the samples (1 / sqrt(4))."""
     pipeline = trained_run["trainer"].pipeline

@@ -88,6 +88,12 @@ class NeroMaterialModelConfig(ModelConfig):
     which a distant environment cannot show."""
     support_plane_half_size: float = 20.0
     """Half the width of the square of that plane that blocks light (normalized units)."""
+    metallic_binary_loss_mult: float = 0.05
+    """Weight of the prior that metallic is 0 or 1 (real materials are metal or not), mean of m (1 - m): it pushes
+    each point to the side it is already on. Without it the dielectric blob of the material benchmark drifted from
+    metallic 0.3 at step 1000 to 0.56 at step 7000 for a 0.5 dB gain in training PSNR."""
+    metallic_binary_start_step: int = 1000
+    """Step from which that prior is on: after the lights have formed and the data has chosen a side."""
     warm_start_steps: int = 300
     """Regression steps fitting materials and lights to Stage I's split-sum heads before training (0: start from
     grey light and mid-range materials; skipped for a Stage I run of the plain-shading ablation)."""
@@ -340,6 +346,10 @@ class NeroMaterialModel(Model):
             metallic, roughness = outputs["materials_here"][:, 4], outputs["materials_here"][:, 3]
             outside = torch.relu(metallic - 0.98) + torch.relu(0.02 - metallic) + torch.relu(roughness - 0.98)
             loss_dict["range_prior_loss"] = self.config.range_prior_loss_mult * outside.mean()
+        if self.config.metallic_binary_loss_mult > 0 and self.step >= self.config.metallic_binary_start_step:
+            metallic = outputs["materials_here"][:, 4]
+            binary = (metallic * (1.0 - metallic)).mean()
+            loss_dict["metallic_binary_loss"] = self.config.metallic_binary_loss_mult * binary
         if self.config.diffuse_light_loss_mult > 0:
             light = outputs["diffuse_light"]
             tint = (light - light.mean(dim=-1, keepdim=True)).abs().sum(dim=-1).mean()
