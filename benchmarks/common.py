@@ -122,11 +122,16 @@ def train_stage(
         *rays, "--pipeline.datamanager.dataparser.use-masks", "False", *extra,
     ], log, threads)
     run_dir = runs / name / method / "bench"
-    checkpoints = sorted((run_dir / "nerfstudio_models").glob("step-*.ckpt"))
-    if not checkpoints:
+    steps = trained_steps(run_dir)
+    if steps is None:
         raise SystemExit(f"ns-train {method} saved no checkpoint in {run_dir}; see {log}")
-    steps = int(checkpoints[-1].stem.split("-")[-1]) + 1
     return TrainResult(run_dir / "config.yml", steps, result.seconds, result.peak_mib)
+
+
+def trained_steps(run_dir: Path) -> Optional[int]:
+    """Steps trained by the run in `run_dir` (its newest checkpoint's step + 1), or None without a checkpoint."""
+    checkpoints = sorted((run_dir / "nerfstudio_models").glob("step-*.ckpt"))
+    return int(checkpoints[-1].stem.split("-")[-1]) + 1 if checkpoints else None
 
 
 def render_views_command(load_config: Path, cameras: Path, output_dir: Path) -> List[str]:

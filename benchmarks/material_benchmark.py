@@ -37,6 +37,7 @@ from common import (
     render_views_command,
     run_command,
     train_stage,
+    trained_steps,
 )
 
 SCENES: Tuple[SceneSpec, ...] = (
@@ -87,17 +88,14 @@ class MaterialBenchmark:
 def previous_stage_one(spec: SceneSpec, runs: Path, output: Path) -> Optional[TrainResult]:
     """The Stage I run of an earlier benchmark of this scene, with its time and memory from that results.json."""
     run_dir = runs / "shape" / "nero-shape" / "bench"
-    checkpoints = sorted((run_dir / "nerfstudio_models").glob("step-*.ckpt"))
+    steps = trained_steps(run_dir)
     results = output / "results.json"
     rows = json.loads(results.read_text())["scenes"] if results.is_file() else []
     row = next((row for row in rows if row["scene"] == spec.name), None)
-    if not checkpoints or row is None:
+    if steps is None or row is None:
         return None
     console.print(f"{spec.name}: reusing the Stage I run in {run_dir}")
-    return TrainResult(
-        run_dir / "config.yml", int(checkpoints[-1].stem.split("-")[-1]) + 1, row["stage_one_seconds"],
-        row["stage_one_peak_mib"],
-    )
+    return TrainResult(run_dir / "config.yml", steps, row["stage_one_seconds"], row["stage_one_peak_mib"])
 
 
 def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) -> Dict:

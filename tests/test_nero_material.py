@@ -178,10 +178,14 @@ def test_metallic_prior_starts_late_and_pushes_each_point_to_its_side(trained_ru
     outputs = {"rgb_linear": torch.zeros(3, 3), "materials_here": here, "materials_nearby": here.detach(),
                "diffuse_light": torch.ones(3, 3)}
     batch = {"image": torch.zeros(3, 3)}
-    model.step = model.config.metallic_binary_start_step - 1
-    assert "metallic_binary_loss" not in model.get_loss_dict(outputs, batch)
-    model.step = model.config.metallic_binary_start_step
-    loss = model.get_loss_dict(outputs, batch)["metallic_binary_loss"]
+    trained_step = model.step
+    try:
+        model.step = model.config.metallic_binary_start_step - 1
+        assert "metallic_binary_loss" not in model.get_loss_dict(outputs, batch)
+        model.step = model.config.metallic_binary_start_step
+        loss = model.get_loss_dict(outputs, batch)["metallic_binary_loss"]
+    finally:
+        model.step = trained_step
     expected = model.config.metallic_binary_loss_mult * (0.16 + 0.09 + 0.25) / 3
     assert float(loss) == pytest.approx(expected)
     loss.backward()

@@ -90,6 +90,13 @@ class NeroShadingField(nn.Module):
         """Probability that the reflected direction from `positions` hits the object itself."""
         return self.occlusion_head(torch.cat([self.ide(directions, roughness), self.position_encoding(positions)], -1))
 
+    def materials(
+        self, positions: Float[Tensor, "*bs 3"], features: Float[Tensor, "*bs feat"]
+    ) -> Dict[str, Float[Tensor, "*bs C"]]:
+        """albedo "*bs 3", roughness "*bs 1" and metallic "*bs 1" at samples, all in (0, 1)."""
+        material = torch.sigmoid(self.material_head(torch.cat([features, positions], dim=-1)))
+        return {"albedo": material[..., :3], "roughness": material[..., 3:4], "metallic": material[..., 4:5]}
+
     def forward(
         self,
         positions: Float[Tensor, "*bs 3"],
@@ -98,8 +105,8 @@ class NeroShadingField(nn.Module):
         view_dirs: Float[Tensor, "*bs 3"],
     ) -> Dict[str, Tensor]:
         """Shade samples; `view_dirs` point from the sample toward the camera."""
-        material = torch.sigmoid(self.material_head(torch.cat([features, positions], dim=-1)))
-        albedo, roughness, metallic = material[..., :3], material[..., 3:4], material[..., 4:5]
+        material = self.materials(positions, features)
+        albedo, roughness, metallic = material["albedo"], material["roughness"], material["metallic"]
         reflected = reflect(view_dirs, normals)
         reflected_code = self.ide(reflected, roughness)
         position_code = self.position_encoding(positions)

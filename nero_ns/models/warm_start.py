@@ -25,15 +25,13 @@ def uniform_directions(count: int, generator: torch.Generator, device: torch.dev
     return nn.functional.normalize(torch.randn(count, 3, generator=generator, device=device), dim=-1)
 
 
-def _fit(
-    module: nn.Module, loss_of_batch: Callable[[int], Tensor], steps: int, learning_rate: float
-) -> float:
+def _fit(module: nn.Module, loss_of_batch: Callable[[], Tensor], steps: int, learning_rate: float) -> float:
     """Adam on `module`'s parameters for `steps` batches; returns the last loss."""
     optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate)
     loss = torch.zeros(())
-    for step in range(steps):
+    for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_of_batch(step)
+        loss = loss_of_batch()
         loss.backward()
         optimizer.step()
     return float(loss.detach())
@@ -44,8 +42,12 @@ def stage_one_materials(
 ) -> Dict[str, Float[Tensor, "num C"]]:
     """Stage I's albedo, roughness and metallic at surface points (its material head on the SDF features)."""
     _, features = sdf_field(points)
-    material = torch.sigmoid(shading.material_head(torch.cat([features, points], dim=-1)))
-    return {"albedo": material[..., :3], "roughness": material[..., 3:4], "metallic": material[..., 4:5]}
+    return shading.materials(points, features)
+
+
+def _log_radiance_error(predicted: Float[Tensor, "num 3"], target: Float[Tensor, "num 3"]) -> Float[Tensor, ""]:
+    """Mean squared difference of log radiance (lights are HDR); the target is floored away from 0."""
+    return (torch.log(predicted) - torch.log(target.clamp(min=1e-4))).square().mean()
 
 
 def warm_start(
@@ -72,19 +74,19 @@ def warm_start(
     def batch_indices() -> Tensor:
         return torch.randint(0, surface_points.shape[0], (batch_size,), generator=generator, device=device)
 
-    def material_loss(_: int) -> Tensor:
+    def material_loss() -> Tensor:
         index = batch_indices()
         predicted = material_field(surface_points[index])
         stacked = torch.cat([predicted["albedo"], predicted["roughness"], predicted["metallic"]], dim=-1)
         return (stacked - target_materials[index]).square().mean()
 
-    def environment_loss(_: int) -> Tensor:
+    def environment_loss() -> Tensor:
         directions = uniform_directions(batch_size, generator, device)
         with torch.no_grad():
             target = shading.direct_light(shading.ide(directions, torch.zeros_like(directions[:, :1])))
-        return (torch.log(environment_light(directions)) - torch.log(target.clamp(min=1e-4))).square().mean()
+        return _log_radiance_error(environment_light(directions), target)
 
-    def indirect_loss(_: int) -> Tensor:
+    def indirect_loss() -> Tensor:
         points = surface_points[batch_indices()]
         directions = uniform_directions(batch_size, generator, device)
         with torch.no_grad():
@@ -92,7 +94,7 @@ def warm_start(
                 [shading.ide(directions, torch.zeros_like(directions[:, :1])), shading.position_encoding(points)], -1
             )
             target = shading.indirect_light(code)
-        return (torch.log(indirect_light(points, directions)) - torch.log(target.clamp(min=1e-4))).square().mean()
+        return _log_radiance_error(indirect_light(points, directions), target)
 
     return {
         "materials": _fit(material_field, material_loss, steps, learning_rate),
