@@ -70,7 +70,7 @@ nero_material = MethodSpecification(
         mixed_precision=False,
         machine=this_machine(),
         pipeline=VanillaPipelineConfig(
-            datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig()),
+            datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig(), jitter_pixels=True),
             model=NeroMaterialModelConfig(eval_num_rays_per_chunk=1024),
         ),
         optimizers={
@@ -81,6 +81,12 @@ nero_material = MethodSpecification(
             "lights": {
                 "optimizer": AdamOptimizerConfig(lr=5e-3, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
+            },
+            # The floor texture is a dense grid fitted straight to the floor's pixels: faster, and no warm-up (no
+            # network to destabilize).
+            "floor": {
+                "optimizer": AdamOptimizerConfig(lr=2e-2, eps=1e-15),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=0),
             },
             # Used only with --pipeline.model.finetune-geometry True.
             "geometry": {

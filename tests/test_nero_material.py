@@ -60,6 +60,15 @@ def foreground_error(pipeline, indices=(0, 8)) -> float:
     return float(torch.stack(errors).mean())
 
 
+def floor_loss(pipeline) -> float:
+    """The floor light's loss on one fixed training batch."""
+    torch.manual_seed(0)
+    pipeline.model.train()
+    ray_bundle, batch = pipeline.datamanager.next_train(0)
+    outputs = pipeline.model(ray_bundle)
+    return float(pipeline.model.get_loss_dict(outputs, batch)["floor_loss"].detach())
+
+
 @pytest.fixture(scope="module")
 def trained_run(tiny_scene, tmp_path_factory):
     """Stage I run, then Stage II trained TRAIN_STEPS steps; the foreground error before and after."""
@@ -70,12 +79,12 @@ def trained_run(tiny_scene, tmp_path_factory):
     config.save_config()
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
-    before = foreground_error(trainer.pipeline)
+    before, floor_before = foreground_error(trainer.pipeline), floor_loss(trainer.pipeline)
     trainer.pipeline.model.train()
     trainer.train()
-    after = foreground_error(trainer.pipeline)
+    after, floor_after = foreground_error(trainer.pipeline), floor_loss(trainer.pipeline)
     return {"trainer": trainer, "config_path": config.get_base_dir() / "config.yml", "shape_config": shape_config,
-            "before": before, "after": after}
+            "before": before, "after": after, "floor_loss": (floor_before, floor_after)}
 
 
 def test_training_lowers_the_foreground_error_with_geometry_frozen(trained_run):
@@ -85,7 +94,7 @@ def test_training_lowers_the_foreground_error_with_geometry_frozen(trained_run):
     stage_one, _, _ = load_stage_one(trained_run["shape_config"])
     for name, value in stage_one.sdf_field.state_dict().items():
         assert torch.equal(model.sdf_field.state_dict()[name], value), name
-    assert set(model.get_param_groups()) == {"materials", "lights"}
+    assert set(model.get_param_groups()) == {"materials", "lights", "floor"}
 
 
 def test_outputs_cover_every_pixel_with_their_ranges(trained_run):
@@ -148,9 +157,10 @@ def test_training_resumes_from_the_checkpoint(trained_run, tiny_scene, tmp_path)
     assert not torch.equal(weights, start)
 
 
-def test_support_plane_is_the_floor_and_blocks_only_light(trained_run, tiny_scene):
+def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run, tiny_scene):
     """The tiny scene's floor is found in its sparse points; a light ray from just above it, beside the object,
-    going down meets it, while camera rays still see through it to the far field."""
+    going down meets it (and takes the floor light, darker under the object), while camera rays still see through
+    it to the far field; training rays that meet the floor train the floor light."""
     pipeline = trained_run["trainer"].pipeline
     model = pipeline.model
     outputs = pipeline.datamanager.train_dataparser_outputs
@@ -158,14 +168,21 @@ def test_support_plane_is_the_floor_and_blocks_only_light(trained_run, tiny_scen
     floor_point = normalize_points(
         torch.tensor([0.0, 0.0, floor_height]), outputs.dataparser_transform, float(outputs.dataparser_scale)
     )
-    assert model.support_plane is not None
-    normal, offset = model.support_plane[:3], model.support_plane[3]
+    floor = model.floor_light
+    assert floor.has_plane and floor.has_visibility
+    normal, offset = floor.plane[:3], floor.plane[3]
     assert float(normal[2]) > 0.99 and abs(float(normal @ floor_point + offset)) < 0.02
     above_floor = -(offset - 0.05) * normal + torch.tensor([1.5, 0.0, 0.0])
     down = -normal
-    assert bool(model.light_blocker.occluded(above_floor[None], down[None])[0])
+    assert bool(floor.intersect(above_floor[None], down[None])[0][0])
     assert not bool(model.raycaster.occluded(above_floor[None], down[None])[0])
-    assert not bool(model.light_blocker.occluded(above_floor[None], normal[None])[0])
+    assert not bool(floor.intersect(above_floor[None], normal[None])[0][0])
+    foot, aside = -offset * normal, -offset * normal + torch.tensor([2.5, 0.0, 0.0])
+    visibility = floor._sample(floor.sky_visibility, floor._texture_coordinates(torch.stack([foot, aside])))[:, 0]
+    assert float(visibility[0]) < 0.6 < 0.9 < float(visibility[1])
+    before, after = trained_run["floor_loss"]
+    print("floor loss before / after training:", before, after)
+    assert after < 0.9 * before
 
 
 def test_metallic_prior_starts_late_and_pushes_each_point_to_its_side(trained_run):
@@ -224,7 +241,7 @@ def test_finetune_geometry_trains_the_sdf_with_its_own_group(trained_run, tiny_s
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
     model = trainer.pipeline.model
-    assert set(trainer.optimizers.optimizers) == {"materials", "lights", "geometry"}
+    assert set(trainer.optimizers.optimizers) == {"materials", "lights", "floor", "geometry"}
     watched = {
         "sdf": model.sdf_field.layers[0].weight,
         "environment": model.environment_light.mlp.layers[-1].weight,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from nero_ns.components.support_plane import find_support_plane, plane_quad
+from nero_ns.components.support_plane import find_support_plane
 
 
 def floor_points(height: float, count: int = 600, seed: int = 0) -> torch.Tensor:
@@ -33,12 +33,3 @@ def test_no_plane_in_scattered_points_or_through_the_object() -> None:
     assert find_support_plane(floor_points(-0.1)) is None  # 0.1 from the center: it would cut the object
     assert find_support_plane(floor_points(-0.7, count=20)) is None  # too few points to tell
 
-
-def test_quad_lies_on_the_plane() -> None:
-    plane = torch.nn.functional.normalize(torch.tensor([0.3, -0.2, 0.9]), dim=0)
-    plane = torch.cat([plane, torch.tensor([0.6])])
-    vertices, faces = plane_quad(plane, half_size=5.0)
-    assert torch.allclose(vertices @ plane[:3] + plane[3], torch.zeros(4), atol=1e-5)
-    edges = vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]]
-    area = torch.linalg.cross(*edges).norm(dim=-1).sum() / 2
-    assert abs(float(area) - 100.0) < 1e-3

@@ -2,8 +2,8 @@
 
 Stage II lights a direction that escapes the object with a distant environment, which cannot know that the floor
 right under the object lies in the object's own shadow: the underside looks dark for want of light, and the
-material field paints it dark. With the support plane added to the geometry that blocks light, those directions
-take the position-dependent indirect light instead, which can learn the shadowed floor."""
+material field paints it dark. Directions that meet the support plane take the floor light instead
+(`nero_ns.fields.floor_light`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 import numpy as np
 import open3d as o3d
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Float
 from torch import Tensor
 
 
@@ -42,15 +42,3 @@ def find_support_plane(
         return None
     return torch.tensor(plane, dtype=torch.float32)
 
-
-def plane_quad(
-    plane: Float[Tensor, "4"], half_size: float
-) -> Tuple[Float[Tensor, "4 3"], Int[Tensor, "2 3"]]:
-    """A square of the plane, 2 * half_size wide, centered at the origin's foot point: (vertices, faces)."""
-    normal, offset = plane[:3], plane[3]
-    helper = torch.tensor([1.0, 0.0, 0.0]) if normal[0].abs() < 0.9 else torch.tensor([0.0, 1.0, 0.0])
-    tangent = torch.nn.functional.normalize(torch.linalg.cross(normal, helper), dim=0)
-    bitangent = torch.linalg.cross(normal, tangent)
-    center = -offset * normal
-    corners = [center + half_size * (su * tangent + sv * bitangent) for su, sv in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
-    return torch.stack(corners), torch.tensor([[0, 1, 2], [0, 2, 3]])

@@ -1,20 +1,25 @@
 """nero-material: Stage II of NeRO. PBR materials and lighting on the fixed Stage I geometry, by Monte Carlo shading.
 
 Camera rays are cast against a mesh of the Stage I SDF (extracted once, then kept in every checkpoint); each hit is
-shaded with GGX + Lambert by `monte_carlo_shade`, where a sampled direction sees the environment light unless the
-mesh blocks it, in which case it sees the learned indirect light. Rays that miss the mesh take the frozen Stage I
-far field, volume rendered from the sphere exit as in Stage I.
+shaded with GGX + Lambert by `monte_carlo_shade`, where a sampled direction sees the learned indirect light when the
+mesh blocks it, the floor light when it meets the support plane (found in the sparse points), and the environment
+light otherwise. Rays that miss the mesh take the frozen Stage I far field, volume rendered from the sphere exit as
+in Stage I. Training rays go through random points of their pixels and renders average several rays per pixel, so
+silhouette pixels are blends as in photos.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Literal, Optional, Tuple, Type
 
 import torch
 from jaxtyping import Float
+from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.cameras.rays import RayBundle
+from nerfstudio.data.scene_box import OrientedBox
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
 from nerfstudio.models.base_model import Model, ModelConfig
 from nerfstudio.utils import colormaps
@@ -28,13 +33,14 @@ from nero_ns.components.compositing import alphas_from_densities, weights_from_a
 from nero_ns.components.mc_shading import monte_carlo_shade
 from nero_ns.components.raycast import MeshRaycaster
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
-from nero_ns.components.support_plane import find_support_plane, plane_quad
+from nero_ns.components.support_plane import find_support_plane
 from nero_ns.engine.trainer import NeroTrainer, NeroTrainerConfig
 from nero_ns.errors import NeroInputError, friendly_errors
 from nero_ns.evaluation.image_metrics import ImageMetrics
 from nero_ns.models.photometric import PhotometricLossKind, linear_target, photometric_loss
 from nero_ns.exporters.marching_cubes import extract_sdf_mesh
 from nero_ns.fields.environment_light import EnvironmentLightConfig, IndirectLightConfig
+from nero_ns.fields.floor_light import FloorLight, FloorLightConfig
 from nero_ns.fields.material_field import MaterialFieldConfig
 from nero_ns.fields.shading_field import NeroShadingField
 from nero_ns.models.stage_one import load_stage_one
@@ -67,9 +73,13 @@ class NeroMaterialModelConfig(ModelConfig):
     """Cosine-weighted light directions per pixel (the original uses 512)."""
     num_specular_samples: int = 32
     """GGX visible-normal light directions per pixel (the original uses 256)."""
-    eval_sample_multiplier: int = 4
+    eval_sample_multiplier: int = 1
     """Both sample counts are multiplied by this when rendering outside training (viewer, ns-eval, exports of
     renders): less Monte Carlo noise in the images at no cost to training."""
+    eval_pixel_samples: int = 4
+    """Rays per pixel when rendering a camera outside training (a square number: a stratified grid over the pixel),
+    averaged in linear color. A ray hits the mesh or misses it, so one ray per pixel gives stair-stepped silhouettes
+    where a photo blends object and background; the 4 rays also average 4x the Monte Carlo samples."""
     photometric_loss: PhotometricLossKind = "charbonnier"
     """Photometric loss on linear colors."""
     smoothness_loss_mult: float = 0.1
@@ -83,11 +93,15 @@ class NeroMaterialModelConfig(ModelConfig):
     diffuse_light_loss_mult: float = 0.1
     """Weight of NeRO's prior that the light reaching the diffuse lobe is grey (its channels agree)."""
     support_plane: bool = True
-    """Find the plane the object stands on in the sparse points (when the data has them) and let directions
-    that meet it take the position-dependent indirect light: the floor under an object lies in its shadow,
-    which a distant environment cannot show."""
-    support_plane_half_size: float = 20.0
-    """Half the width of the square of that plane that blocks light (normalized units)."""
+    """Find the plane the object stands on in the sparse points (when the data has them) and light the directions
+    that meet it with the floor light: the floor under an object lies in its shadow, which a distant environment
+    cannot show."""
+    floor_light: FloorLightConfig = field(default_factory=FloorLightConfig)
+    """Light leaving the support plane: a texture learned from the camera rays that meet the floor, times the
+    share of the sky the object leaves open above each floor point."""
+    floor_loss_mult: float = 1.0
+    """Weight of the photometric loss of the floor light on the training rays that miss the object and meet the
+    textured part of the floor."""
     metallic_binary_loss_mult: float = 0.05
     """Weight of the prior that metallic is 0 or 1 (real materials are metal or not), mean of m (1 - m): it pushes
     each point to the side it is already on. Without it the dielectric blob of the material benchmark drifted from
@@ -124,17 +138,17 @@ class NeroMaterialModel(Model):
         self.material_field = self.config.material_field.setup()
         self.environment_light = self.config.environment_light.setup()
         self.indirect_light = self.config.indirect_light.setup()
+        self.floor_light = self.config.floor_light.setup()
         # The ray-casting mesh: empty until first needed, then extracted once and saved with every checkpoint.
         self.register_buffer("mesh_vertices", torch.zeros(0, 3))
         self.register_buffer("mesh_faces", torch.zeros(0, 3, dtype=torch.long))
         self._raycaster: Optional[MeshRaycaster] = None
-        self._light_blocker: Optional[MeshRaycaster] = None
         points = metadata.get("points3D_xyz")
         plane = find_support_plane(points) if self.config.support_plane and points is not None else None
         if plane is not None:
             CONSOLE.print(f"Support plane found in the sparse points: normal {plane[:3].tolist()}, "
-                          f"{float(plane[3]):.3f} below the center; directions meeting it take the indirect light")
-        self.support_plane = plane
+                          f"{float(plane[3]):.3f} below the center; directions meeting it take the floor light")
+            self.floor_light.set_plane(plane)
         self.image_metrics = ImageMetrics()
         self.step = 0
 
@@ -143,6 +157,7 @@ class NeroMaterialModel(Model):
         groups = {
             "materials": list(self.material_field.parameters()),
             "lights": list(self.environment_light.parameters()) + list(self.indirect_light.parameters()),
+            "floor": list(self.floor_light.parameters()),
         }
         if self.config.finetune_geometry:
             groups["geometry"] = list(self.sdf_field.parameters())
@@ -186,22 +201,14 @@ class NeroMaterialModel(Model):
         _ = self.raycaster
         return self.mesh_vertices
 
-    @property
-    def light_blocker(self) -> MeshRaycaster:
-        """What blocks light directions: the ray-casting mesh, and the support plane when one was found."""
-        if self._light_blocker is None:
-            if self.support_plane is None:
-                self._light_blocker = self.raycaster
-            else:
-                quad_vertices, quad_faces = plane_quad(self.support_plane, self.config.support_plane_half_size)
-                vertices = torch.cat([self.raycaster_vertices().cpu(), quad_vertices])
-                faces = torch.cat([self.mesh_faces.cpu(), quad_faces + self.mesh_vertices.shape[0]])
-                # Same absolute self-hit offset as the object's mesh (the offset is relative to the bounding box).
-                diagonal = float((vertices.max(dim=0).values - vertices.min(dim=0).values).norm())
-                self._light_blocker = MeshRaycaster(
-                    vertices, faces, relative_offset=self.raycaster.self_hit_offset / diagonal
-                )
-        return self._light_blocker
+    def _floor(self) -> Optional[FloorLight]:
+        """The floor light when a support plane was found, its sky visibility ray cast on first use."""
+        if not self.floor_light.has_plane:
+            return None
+        if not self.floor_light.has_visibility:
+            CONSOLE.print("Ray casting the sky visibility of the floor under the object (once; kept in checkpoints)")
+            self.floor_light.compute_sky_visibility(self.raycaster)
+        return self.floor_light
 
     def _extract_mesh(self) -> None:
         resolution = self.config.mesh_resolution
@@ -223,7 +230,7 @@ class NeroMaterialModel(Model):
         for name in ("mesh_vertices", "mesh_faces"):
             if prefix + name in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.device))
-        self._raycaster = self._light_blocker = None
+        self._raycaster = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
@@ -259,16 +266,25 @@ class NeroMaterialModel(Model):
     ) -> Dict[str, Tensor]:
         """Monte Carlo shading of surface points; also the visible fraction and the mean diffuse-lobe light."""
         record: Dict[str, Tensor] = {}
+        floor = self._floor()
 
         def light(directions: Tensor, sample_points: Tensor) -> Tensor:
-            occluded = self.light_blocker.occluded(sample_points, directions)
+            blocked = self.raycaster.occluded(sample_points, directions)
+            if floor is None:
+                on_floor = torch.zeros_like(blocked)
+            else:
+                on_floor, floor_points = floor.intersect(sample_points, directions)
+                on_floor = on_floor & ~blocked
+            sky = ~blocked & ~on_floor
             radiance = torch.empty(*directions.shape[:-1], 3, device=directions.device, dtype=directions.dtype)
-            # nerfstudio's frequency encoding cannot take an empty batch, so skip a side that has no samples.
-            if (~occluded).any():
-                radiance[~occluded] = self.environment_light(directions[~occluded])
-            if occluded.any():
-                radiance[occluded] = self.indirect_light(sample_points[occluded], directions[occluded])
-            record["visible"], record["radiance"] = ~occluded, radiance
+            # nerfstudio's frequency encoding cannot take an empty batch, so skip a kind that has no samples.
+            if sky.any():
+                radiance[sky] = self.environment_light(directions[sky])
+            if blocked.any():
+                radiance[blocked] = self.indirect_light(sample_points[blocked], directions[blocked])
+            if on_floor.any():
+                radiance[on_floor] = floor(floor_points[on_floor])
+            record["visible"], record["radiance"] = sky, radiance
             return radiance
 
         multiplier = 1 if self.training else self.config.eval_sample_multiplier
@@ -293,6 +309,14 @@ class NeroMaterialModel(Model):
         rgb_linear = zeros(3)
         if (~hit).any():
             rgb_linear[~hit] = self._far_field_background(ray_bundle.flatten()[~hit])
+        floor = self._floor()
+        if self.training and floor is not None:
+            # Camera rays that miss the object and meet the textured floor show the floor light directly.
+            meets, floor_points = floor.intersect(origins, directions)
+            floor_rays = meets & ~hit & floor.within_texture(floor_points)
+            outputs_floor = {"floor_rays": floor_rays, "floor_rgb_linear": floor(floor_points[floor_rays])}
+        else:
+            outputs_floor = {}
         outputs: Dict[str, Tensor] = {name: zeros(3) for name in ("albedo", "diffuse", "specular", "normal")}
         outputs.update({name: zeros(1) for name in ("roughness", "metallic", "visibility")})
         points = hit_points[hit]
@@ -311,6 +335,7 @@ class NeroMaterialModel(Model):
             if self.training:
                 outputs["diffuse_light"] = shading["diffuse_light"]
                 outputs.update(self._smoothness_pairs(points, normals, materials))
+        outputs.update(outputs_floor)
         outputs["rgb_linear"] = rgb_linear
         outputs["rgb"] = linear_to_srgb(rgb_linear)
         for name in ("albedo", "diffuse", "specular"):
@@ -319,6 +344,28 @@ class NeroMaterialModel(Model):
         outputs["depth"] = torch.where(hit, distance, torch.zeros_like(distance))[:, None]
         with torch.no_grad():
             outputs["environment"] = linear_to_srgb(self.environment_light(directions))
+        return outputs
+
+    @torch.no_grad()
+    def get_outputs_for_camera(self, camera: Cameras, obb_box: Optional[OrientedBox] = None) -> Dict[str, Tensor]:
+        """Render one camera with `eval_pixel_samples` rays per pixel, each on its own pass, and average them."""
+        per_side = math.isqrt(self.config.eval_pixel_samples)
+        if per_side * per_side != self.config.eval_pixel_samples:
+            raise NeroInputError(
+                f"--pipeline.model.eval-pixel-samples is {self.config.eval_pixel_samples}; it must be a square "
+                "number (1, 4, 9, 16)"
+            )
+        centers = camera.get_image_coords(index=(0,)).to(camera.device)
+        steps = (torch.arange(per_side, device=camera.device) + 0.5) / per_side - 0.5
+        sums: Dict[str, Tensor] = {}
+        for row_offset in steps:
+            for column_offset in steps:
+                coords = centers + torch.stack([row_offset, column_offset])
+                rays = camera.generate_rays(camera_indices=0, coords=coords, obb_box=obb_box)
+                for name, value in self.get_outputs_for_camera_ray_bundle(rays).items():
+                    sums[name] = sums[name] + value if name in sums else value
+        outputs = {name: total / self.config.eval_pixel_samples for name, total in sums.items()}
+        outputs["rgb"] = linear_to_srgb(outputs["rgb_linear"])
         return outputs
 
     def _smoothness_pairs(
@@ -337,6 +384,13 @@ class NeroMaterialModel(Model):
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
         target = linear_target(batch, self.device, self.inputs_are_srgb)
         loss_dict = {"rgb_loss": photometric_loss(outputs["rgb_linear"], target, self.config.photometric_loss)}
+        if self.training and self.config.floor_loss_mult > 0 and "floor_rays" in outputs:
+            floor_rays = outputs["floor_rays"]
+            if floor_rays.any():
+                floor_error = photometric_loss(
+                    outputs["floor_rgb_linear"], target[floor_rays], self.config.photometric_loss
+                )
+                loss_dict["floor_loss"] = self.config.floor_loss_mult * floor_error
         if not self.training or "materials_here" not in outputs:
             return loss_dict
         if self.config.smoothness_loss_mult > 0:

@@ -1,0 +1,138 @@
+"""Stage II light from the floor the object stands on: a learned texture of the floor in open sky, darkened by the
+share of the sky that the object hides from each floor point.
+
+A direction leaving the object's underside meets the floor, usually right under the object, where the object
+shades the floor from the sky. With a position-free environment (or a free indirect field) nothing ties that light
+to anything observed, and the material field is free to paint the underside dark instead. Here the floor radiance
+is `texture(q) * sky_visibility(q)`: the texture is learned from the camera rays that meet the floor (the photos
+show it), and the visibility, the cosine-weighted share of the sky above q that the object's mesh leaves open, is
+ray cast once from the fixed geometry, so the floor under the object is dark for a reason the data can check.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Tuple, Type
+
+import torch
+from jaxtyping import Bool, Float
+from nerfstudio.configs.base_config import InstantiateConfig
+from nerfstudio.field_components.activations import trunc_exp
+from torch import Tensor, nn
+
+from nero_ns.components.brdf import orthonormal_frame, sample_cosine_hemisphere
+from nero_ns.components.raycast import MeshRaycaster
+
+
+@dataclass
+class FloorLightConfig(InstantiateConfig):
+    """Floor texture (dense grids at several resolutions, summed in log radiance) times ray-cast sky visibility."""
+
+    _target: Type = field(default_factory=lambda: FloorLight)
+    half_size: float = 3.0
+    """Half the width of the textured square of the floor, centered under the object (normalized units; the object
+    fits in the unit sphere). Farther floor points take the values at the square's edge."""
+    resolutions: Tuple[int, ...] = (8, 32, 128)
+    """Texels per side of each grid: the coarse ones carry the light under the object, which no camera sees."""
+    visibility_resolution: int = 96
+    """Texels per side of the sky-visibility map (ray cast once)."""
+    visibility_samples: int = 256
+    """Cosine-weighted directions per visibility texel."""
+    init_radiance: float = 0.3
+    """Linear radiance of the texture at the start."""
+
+
+class FloorLight(nn.Module):
+    """Linear radiance leaving points of the support plane (treated as diffuse: the same in every direction)."""
+
+    def __init__(self, config: FloorLightConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.log_texture = nn.ParameterList(
+            [nn.Parameter(torch.zeros(1, 3, resolution, resolution)) for resolution in config.resolutions]
+        )
+        self.log_init = math.log(config.init_radiance)
+        resolution = config.visibility_resolution
+        # (n, d) with n.x + d = 0 on the plane; all zero until a plane is set (then kept in checkpoints).
+        self.register_buffer("plane", torch.zeros(4))
+        # Negative until ray cast from the mesh.
+        self.register_buffer("sky_visibility", torch.full((1, 1, resolution, resolution), -1.0))
+
+    @property
+    def has_plane(self) -> bool:
+        return bool(self.plane[:3].abs().sum() > 0)
+
+    @property
+    def has_visibility(self) -> bool:
+        return bool(self.sky_visibility.min() >= 0)
+
+    def set_plane(self, plane: Float[Tensor, "4"]) -> None:
+        """Use the plane (n, d), unit n toward the object; resets the sky visibility."""
+        self.plane = plane.to(self.plane)
+        self.sky_visibility.fill_(-1.0)
+
+    def _frame(self) -> Tuple[Tensor, Tensor, Tensor]:
+        """Tangent, bitangent and the foot point of the origin on the plane."""
+        normal = self.plane[:3]
+        tangent, bitangent = orthonormal_frame(normal)
+        return tangent, bitangent, -self.plane[3] * normal
+
+    def _texture_coordinates(self, points: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 2"]:
+        """Points of the plane in [-1, 1]^2 over the textured square (outside it beyond)."""
+        tangent, bitangent, center = self._frame()
+        relative = points - center
+        return torch.stack([relative @ tangent, relative @ bitangent], dim=-1) / self.config.half_size
+
+    @staticmethod
+    def _sample(grid: Float[Tensor, "1 C H W"], coordinates: Float[Tensor, "num 2"]) -> Float[Tensor, "num C"]:
+        values = nn.functional.grid_sample(
+            grid, coordinates[None, :, None, :], mode="bilinear", padding_mode="border", align_corners=False
+        )
+        return values[0, :, :, 0].T
+
+    def intersect(
+        self, origins: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"]
+    ) -> Tuple[Bool[Tensor, "*bs"], Float[Tensor, "*bs 3"]]:
+        """Whether each ray (unit direction) meets the plane ahead of its origin, and where (origin on a miss)."""
+        if not self.has_plane:
+            return torch.zeros_like(origins[..., 0], dtype=torch.bool), origins
+        normal, offset = self.plane[:3], self.plane[3]
+        height = origins @ normal + offset
+        approach = directions @ normal
+        distance = -height / torch.where(approach.abs() > 1e-8, approach, torch.full_like(approach, 1e-8))
+        hits = (distance > 0) & (approach < 0) & (height > 0)
+        points = origins + torch.where(hits, distance, torch.zeros_like(distance))[..., None] * directions
+        return hits, points
+
+    def within_texture(self, points: Float[Tensor, "*bs 3"]) -> Bool[Tensor, "*bs"]:
+        """Whether plane points lie on the textured square."""
+        return (self._texture_coordinates(points).abs() <= 1.0).all(dim=-1)
+
+    def unshadowed(self, points: Float[Tensor, "num 3"]) -> Float[Tensor, "num 3"]:
+        """The texture: radiance the floor would leave if the object did not hide part of its sky."""
+        coordinates = self._texture_coordinates(points)
+        log_radiance = sum(self._sample(grid, coordinates) for grid in self.log_texture)
+        return trunc_exp(log_radiance + self.log_init)
+
+    def forward(self, points: Float[Tensor, "num 3"]) -> Float[Tensor, "num 3"]:
+        """Radiance leaving plane points: the texture times the sky visibility."""
+        coordinates = self._texture_coordinates(points)
+        visibility = self._sample(self.sky_visibility, coordinates).clamp(min=0.0)
+        return self.unshadowed(points) * visibility
+
+    @torch.no_grad()
+    def compute_sky_visibility(self, object_mesh: MeshRaycaster, seed: int = 0) -> None:
+        """Ray cast, from each texel center of the visibility map, cosine-weighted directions against the mesh."""
+        resolution, count = self.config.visibility_resolution, self.config.visibility_samples
+        tangent, bitangent, center = self._frame()
+        normal = self.plane[:3]
+        cells = (torch.arange(resolution, device=normal.device) + 0.5) / resolution * 2.0 - 1.0
+        rows, columns = torch.meshgrid(cells, cells, indexing="ij")  # grid_sample: x runs along columns
+        points = center + self.config.half_size * (columns.reshape(-1, 1) * tangent + rows.reshape(-1, 1) * bitangent)
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        uniforms = torch.rand(points.shape[0], count, 2, generator=generator).to(normal.device)
+        directions, _ = sample_cosine_hemisphere(normal.expand(points.shape[0], count, 3), uniforms)
+        blocked = object_mesh.occluded(points[:, None, :].expand(-1, count, -1), directions)
+        open_sky = 1.0 - blocked.float().mean(dim=-1)
+        self.sky_visibility = open_sky.reshape(1, 1, resolution, resolution).to(self.sky_visibility)
