@@ -70,7 +70,7 @@ nero_material = MethodSpecification(
         mixed_precision=False,
         machine=this_machine(),
         pipeline=VanillaPipelineConfig(
-            datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig(), jitter_pixels=True),
+            datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig()),
             model=NeroMaterialModelConfig(eval_num_rays_per_chunk=1024),
         ),
         optimizers={

@@ -177,6 +177,8 @@ def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run
     assert bool(floor.intersect(above_floor[None], down[None])[0][0])
     assert not bool(model.raycaster.occluded(above_floor[None], down[None])[0])
     assert not bool(floor.intersect(above_floor[None], normal[None])[0][0])
+    heights = model.raycaster_vertices() @ normal + offset
+    assert float(heights.min()) > -0.01  # the ray-casting mesh is cut at the floor
     foot, aside = -offset * normal, -offset * normal + torch.tensor([2.5, 0.0, 0.0])
     visibility = floor._sample(floor.sky_visibility, floor._texture_coordinates(torch.stack([foot, aside])))[:, 0]
     assert float(visibility[0]) < 0.6 < 0.9 < float(visibility[1])
@@ -210,7 +212,8 @@ def test_metallic_prior_starts_late_and_pushes_each_point_to_its_side(trained_ru
 
 
 def test_evaluation_renders_with_more_samples_and_less_noise(trained_run):
-    """Two renders with other random samples differ about half as much with 4x the samples (1 / sqrt(4))."""
+    """Two renders with other random samples differ about half as much with 4x the samples (1 / sqrt(4)); the
+    4 rays per pixel of renders average 4x samples again, in both."""
     pipeline = trained_run["trainer"].pipeline
     model = pipeline.model
 
@@ -226,6 +229,31 @@ def test_evaluation_renders_with_more_samples_and_less_noise(trained_run):
         model.config.eval_sample_multiplier = NeroMaterialModelConfig.eval_sample_multiplier
     print("noise ratio with 4x samples:", ratio)
     assert 0.3 < ratio < 0.7
+
+
+def test_several_rays_per_pixel_give_the_covered_share_of_silhouette_pixels(trained_run):
+    """The hit share (accumulation) of each pixel with 1 and 4 rays per pixel against 16 (close to the covered
+    area): 4 rays halve the error or better, and only silhouette pixels take values between 0 and 1."""
+    pipeline = trained_run["trainer"].pipeline
+    model = pipeline.model
+
+    def coverage(rays_per_pixel: int) -> torch.Tensor:
+        model.config.eval_pixel_samples = rays_per_pixel
+        return render(model, pipeline, 2)["accumulation"][..., 0]
+
+    try:
+        single, four, reference = coverage(1), coverage(4), coverage(16)
+        model.config.eval_pixel_samples = 3
+        with pytest.raises(NeroInputError, match="square number"):
+            render(model, pipeline, 2)
+    finally:
+        model.config.eval_pixel_samples = NeroMaterialModelConfig.eval_pixel_samples
+    error_single, error_four = (single - reference).abs().mean(), (four - reference).abs().mean()
+    print("coverage error with 1 / 4 rays per pixel:", float(error_single), float(error_four))
+    assert float(error_four) < 0.5 * float(error_single)
+    partial = (reference > 0) & (reference < 1)
+    assert 0 < int(partial.sum()) < 0.3 * int((reference > 0).sum())
+    assert set(single.unique().tolist()) <= {0.0, 1.0}
 
 
 def test_model_without_stage_one_is_a_one_line_error():

@@ -87,3 +87,16 @@ def test_occlusion_under_sphere_above_plane_matches_analytic(icosphere):
     # t_max: rays toward the sphere are not blocked when they stop before reaching it.
     toward = torch.isfinite(t_ref) & clear
     assert not raycaster.occluded(points[toward], directions[toward], t_max=0.9).any()
+
+
+def test_hit_distance_from_a_surface_point_skips_its_own_triangle(icosphere):
+    """From points on the sphere, rays across it meet the far side at the chord length; outward rays miss."""
+    mesh, gap = icosphere
+    raycaster = MeshRaycaster(torch.from_numpy(mesh.vertices), torch.from_numpy(mesh.faces))
+    gen = torch.Generator().manual_seed(2)
+    starts = torch.from_numpy(mesh.vertices[:200]).float()
+    inward = torch.nn.functional.normalize(-starts + 0.3 * torch.randn(200, 3, generator=gen), dim=-1)
+    chord = -2.0 * (starts * inward).sum(dim=-1)  # unit sphere: |s + t d| = 1 again at t = -2 s.d
+    distance = raycaster.hit_distance(starts, inward)
+    assert torch.allclose(distance, chord, atol=4 * gap)
+    assert raycaster.hit_distance(starts, starts).isinf().all()

@@ -102,3 +102,14 @@ class MeshRaycaster:
             self._rays(origins, directions), tnear=self.self_hit_offset, tfar=t_max
         )
         return torch.from_numpy(blocked.numpy()).to(origins.device).reshape(batch_shape)
+
+    def hit_distance(
+        self, origins: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"]
+    ) -> Float[Tensor, "*bs"]:
+        """Distance from each origin to the first hit beyond `self_hit_offset` (inf on a miss), along unit
+        `directions`: `occluded` with the distance, for rays that leave a surface point."""
+        batch_shape = torch.broadcast_shapes(origins.shape, directions.shape)[:-1]
+        unit = torch.nn.functional.normalize(directions.detach(), dim=-1)
+        result = self.scene.cast_rays(self._rays(origins.detach() + self.self_hit_offset * unit, unit))
+        distance = torch.from_numpy(result["t_hit"].numpy()).to(origins.device, origins.dtype)
+        return distance.reshape(batch_shape) + self.self_hit_offset

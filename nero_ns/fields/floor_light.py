@@ -32,7 +32,8 @@ class FloorLightConfig(InstantiateConfig):
     _target: Type = field(default_factory=lambda: FloorLight)
     half_size: float = 3.0
     """Half the width of the textured square of the floor, centered under the object (normalized units; the object
-    fits in the unit sphere). Farther floor points take the values at the square's edge."""
+    fits in the unit sphere). Light directions meeting the floor farther out take the environment light: from there
+    the floor is distant, and may end or hold other objects."""
     resolutions: Tuple[int, ...] = (8, 32, 128)
     """Texels per side of each grid: the coarse ones carry the light under the object, which no camera sees."""
     visibility_resolution: int = 96
@@ -93,17 +94,30 @@ class FloorLight(nn.Module):
 
     def intersect(
         self, origins: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"]
-    ) -> Tuple[Bool[Tensor, "*bs"], Float[Tensor, "*bs 3"]]:
-        """Whether each ray (unit direction) meets the plane ahead of its origin, and where (origin on a miss)."""
+    ) -> Tuple[Bool[Tensor, "*bs"], Float[Tensor, "*bs 3"], Float[Tensor, "*bs"]]:
+        """Whether each ray (unit direction) meets the plane ahead of its origin, where, and how far (the origin
+        and inf on a miss)."""
         if not self.has_plane:
-            return torch.zeros_like(origins[..., 0], dtype=torch.bool), origins
+            misses = torch.zeros_like(origins[..., 0], dtype=torch.bool)
+            return misses, origins, torch.full_like(origins[..., 0], math.inf)
         normal, offset = self.plane[:3], self.plane[3]
         height = origins @ normal + offset
         approach = directions @ normal
         distance = -height / torch.where(approach.abs() > 1e-8, approach, torch.full_like(approach, 1e-8))
         hits = (distance > 0) & (approach < 0) & (height > 0)
+        distance = torch.where(hits, distance, torch.full_like(distance, math.inf))
         points = origins + torch.where(hits, distance, torch.zeros_like(distance))[..., None] * directions
-        return hits, points
+        return hits, points, distance
+
+    def clip_sdf(
+        self, positions: Float[Tensor, "*bs 3"], sdf: Float[Tensor, "*bs 1"]
+    ) -> Float[Tensor, "*bs 1"]:
+        """The SDF cut by the plane (CSG intersection with the half-space above it): nothing below the floor is
+        object. What a reconstruction puts there no camera saw; the cut leaves a flat, watertight base."""
+        if not self.has_plane:
+            return sdf
+        below = -(positions @ self.plane[:3] + self.plane[3])[..., None]
+        return torch.maximum(sdf, below)
 
     def within_texture(self, points: Float[Tensor, "*bs 3"]) -> Bool[Tensor, "*bs"]:
         """Whether plane points lie on the textured square."""

@@ -234,8 +234,9 @@ class NeroMaterialModel(Model):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
-        """Signed distance of the Stage I geometry in the normalized frame (negative inside)."""
-        return self.sdf_field.get_sdf(positions)
+        """Signed distance of the Stage I geometry in the normalized frame (negative inside), cut at the support
+        plane when one was found: the ray-casting mesh and the exports stop at the floor."""
+        return self.floor_light.clip_sdf(positions, self.sdf_field.get_sdf(positions))
 
     @torch.no_grad()
     def query_materials(self, points: Float[Tensor, "*bs 3"]) -> Dict[str, Float[Tensor, "*bs C"]]:
@@ -273,8 +274,14 @@ class NeroMaterialModel(Model):
             if floor is None:
                 on_floor = torch.zeros_like(blocked)
             else:
-                on_floor, floor_points = floor.intersect(sample_points, directions)
-                on_floor = on_floor & ~blocked
+                on_floor, floor_points, floor_distance = floor.intersect(sample_points, directions)
+                # A direction that meets both is blocked only if the object comes first (not the base at the floor).
+                both = blocked & on_floor
+                if both.any():
+                    object_distance = self.raycaster.hit_distance(sample_points[both], directions[both])
+                    blocked[both] = object_distance < floor_distance[both] - self.raycaster.self_hit_offset
+                # Past the textured square the floor is distant: the environment shows it, by direction.
+                on_floor = on_floor & ~blocked & floor.within_texture(floor_points)
             sky = ~blocked & ~on_floor
             radiance = torch.empty(*directions.shape[:-1], 3, device=directions.device, dtype=directions.dtype)
             # nerfstudio's frequency encoding cannot take an empty batch, so skip a kind that has no samples.
@@ -302,6 +309,11 @@ class NeroMaterialModel(Model):
         origins, directions = ray_bundle.origins.reshape(-1, 3), ray_bundle.directions.reshape(-1, 3)
         num_rays = origins.shape[0]
         distance, hit, _, hit_points = self.raycaster.first_hit(origins, directions)
+        floor = self._floor()
+        if floor is not None:
+            # The floor is not in the mesh: a camera ray that reaches it first sees the background there.
+            meets_floor, floor_points, floor_distance = floor.intersect(origins, directions)
+            hit = hit & (distance < floor_distance - self.raycaster.self_hit_offset)
 
         def zeros(channels: int) -> Tensor:
             return torch.zeros(num_rays, channels, device=origins.device, dtype=origins.dtype)
@@ -309,11 +321,9 @@ class NeroMaterialModel(Model):
         rgb_linear = zeros(3)
         if (~hit).any():
             rgb_linear[~hit] = self._far_field_background(ray_bundle.flatten()[~hit])
-        floor = self._floor()
         if self.training and floor is not None:
             # Camera rays that miss the object and meet the textured floor show the floor light directly.
-            meets, floor_points = floor.intersect(origins, directions)
-            floor_rays = meets & ~hit & floor.within_texture(floor_points)
+            floor_rays = meets_floor & ~hit & floor.within_texture(floor_points)
             outputs_floor = {"floor_rays": floor_rays, "floor_rgb_linear": floor(floor_points[floor_rays])}
         else:
             outputs_floor = {}
