@@ -179,12 +179,37 @@ def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run
     assert not bool(floor.intersect(above_floor[None], normal[None])[0][0])
     heights = model.raycaster_vertices() @ normal + offset
     assert float(heights.min()) > -0.01  # the ray-casting mesh is cut at the floor
+    # Which light, going down: beside the object, the floor; from above the object, the object.
+    above_object = 3.0 * normal
+    blocked, on_floor, _ = model.light_sources(torch.stack([above_floor, above_object]), down.expand(2, 3))
+    assert on_floor.tolist() == [True, False] and blocked.tolist() == [False, True]
     foot, aside = -offset * normal, -offset * normal + torch.tensor([2.5, 0.0, 0.0])
     visibility = floor._sample(floor.sky_visibility, floor._texture_coordinates(torch.stack([foot, aside])))[:, 0]
     assert float(visibility[0]) < 0.6 < 0.9 < float(visibility[1])
     before, after = trained_run["floor_loss"]
     print("floor loss before / after training:", before, after)
     assert after < 0.9 * before
+
+
+def test_a_floor_through_the_object_cuts_it_and_lights_its_base(trained_run):
+    """With the floor moved up through the tiny model's sphere, the ray-casting mesh stops at it, and going down
+    from the lowest downward-facing vertices the floor comes first (the flat base lies on it)."""
+    model = trained_run["trainer"].pipeline.model
+    raycaster, model._raycaster = model._raycaster, None  # Open3D scenes do not deep-copy
+    try:
+        cut = copy.deepcopy(model)
+    finally:
+        model._raycaster = raycaster
+    normal = torch.tensor([0.0, 0.0, 1.0])
+    cut.floor_light.set_plane(torch.cat([normal, torch.tensor([0.3])]))
+    cut.mesh_vertices, cut.mesh_faces = torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.long)
+    heights = cut.raycaster_vertices() @ normal + 0.3
+    assert abs(float(heights.min())) < 0.01
+    lowest = (heights > 0.01) & (heights < 0.1) & (cut.raycaster.vertex_normals @ normal < -0.3)
+    assert int(lowest.sum()) > 3
+    points = cut.raycaster_vertices()[lowest]
+    blocked, on_floor, _ = cut.light_sources(points, -normal.expand_as(points))
+    assert bool(on_floor.all()) and not bool(blocked.any())
 
 
 def test_metallic_prior_starts_late_and_pushes_each_point_to_its_side(trained_run):

@@ -12,7 +12,6 @@ from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, Va
 from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
 from nero_ns.datamanagers.nero_dataset import NeroDataset
 from nero_ns.datamanagers.pixel_samplers import ForegroundRatioPixelSamplerConfig, pixels_crossing_unit_sphere
-from nero_ns.datamanagers.ray_generators import JitteredRayGenerator
 from nero_ns.errors import NeroInputError
 
 
@@ -33,10 +32,6 @@ class NeroDataManagerConfig(VanillaDataManagerConfig):
     cross the unit sphere (the rest from outside it, for the far field)."""
     pixel_sampler: ForegroundRatioPixelSamplerConfig = field(default_factory=ForegroundRatioPixelSamplerConfig)
     """Pixel sampler; its foreground_ratio is set from the one above."""
-    jitter_pixels: bool = False
-    """Cast each training ray through a random point of its pixel rather than its center (a pixel is the mean over
-    its area): for models whose rays hit a surface all-or-nothing (nero-material), so silhouette pixels are learned
-    as blends."""
 
 
 class NeroDataManager(VanillaDataManager[NeroDataset]):
@@ -62,10 +57,7 @@ class NeroDataManager(VanillaDataManager[NeroDataset]):
         super().__init__(config, device, test_mode, world_size, local_rank, **kwargs)
 
     def setup_train(self) -> None:
-        """nerfstudio's setup (with jittered rays when asked), then the unit-sphere region of every training image
-        for mask-free sampling."""
+        """nerfstudio's setup, then the unit-sphere region of every training image for mask-free sampling."""
         super().setup_train()
-        if self.config.jitter_pixels:
-            self.train_ray_generator = JitteredRayGenerator(self.train_dataset.cameras.to(self.device))
         if self.train_dataparser_outputs.mask_filenames is None:
             self.train_pixel_sampler.sphere_pixels = pixels_crossing_unit_sphere(self.train_dataset.cameras)

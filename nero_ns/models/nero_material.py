@@ -4,8 +4,7 @@ Camera rays are cast against a mesh of the Stage I SDF (extracted once, then kep
 shaded with GGX + Lambert by `monte_carlo_shade`, where a sampled direction sees the learned indirect light when the
 mesh blocks it, the floor light when it meets the support plane (found in the sparse points), and the environment
 light otherwise. Rays that miss the mesh take the frozen Stage I far field, volume rendered from the sphere exit as
-in Stage I. Training rays go through random points of their pixels and renders average several rays per pixel, so
-silhouette pixels are blends as in photos.
+in Stage I. Renders average several rays per pixel, so silhouette pixels are blends as in photos.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Literal, Optional, Tuple, Type
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.data.scene_box import OrientedBox
@@ -258,6 +257,25 @@ class NeroMaterialModel(Model):
             weights = weights_from_alphas(alphas_from_densities(density, samples.deltas))
             return (weights * rgb).sum(dim=1)
 
+    def light_sources(
+        self, points: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"]
+    ) -> Tuple[Bool[Tensor, "*bs"], Bool[Tensor, "*bs"], Float[Tensor, "*bs 3"]]:
+        """Which light each direction leaving a surface point sees: (blocked by the object: indirect light, meets
+        the textured floor first: floor light at the returned floor points); the rest see the environment."""
+        blocked = self.raycaster.occluded(points, directions)
+        floor = self._floor()
+        if floor is None:
+            return blocked, torch.zeros_like(blocked), points
+        on_floor, floor_points, floor_distance = floor.intersect(points, directions)
+        # A direction that meets both is blocked only if the object comes first (not the base lying on the floor).
+        both = blocked & on_floor
+        if both.any():
+            object_distance = self.raycaster.hit_distance(points[both], directions[both])
+            blocked[both] = object_distance < floor_distance[both] - self.raycaster.self_hit_offset
+        # Past the textured square the floor is distant: the environment shows it, by direction.
+        on_floor = on_floor & ~blocked & floor.within_texture(floor_points)
+        return blocked, on_floor, floor_points
+
     def _shade(
         self,
         points: Float[Tensor, "num_hits 3"],
@@ -270,18 +288,7 @@ class NeroMaterialModel(Model):
         floor = self._floor()
 
         def light(directions: Tensor, sample_points: Tensor) -> Tensor:
-            blocked = self.raycaster.occluded(sample_points, directions)
-            if floor is None:
-                on_floor = torch.zeros_like(blocked)
-            else:
-                on_floor, floor_points, floor_distance = floor.intersect(sample_points, directions)
-                # A direction that meets both is blocked only if the object comes first (not the base at the floor).
-                both = blocked & on_floor
-                if both.any():
-                    object_distance = self.raycaster.hit_distance(sample_points[both], directions[both])
-                    blocked[both] = object_distance < floor_distance[both] - self.raycaster.self_hit_offset
-                # Past the textured square the floor is distant: the environment shows it, by direction.
-                on_floor = on_floor & ~blocked & floor.within_texture(floor_points)
+            blocked, on_floor, floor_points = self.light_sources(sample_points, directions)
             sky = ~blocked & ~on_floor
             radiance = torch.empty(*directions.shape[:-1], 3, device=directions.device, dtype=directions.dtype)
             # nerfstudio's frequency encoding cannot take an empty batch, so skip a kind that has no samples.
