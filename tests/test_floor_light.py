@@ -93,7 +93,9 @@ def test_clipped_sdf_gives_a_watertight_mesh_standing_on_the_floor() -> None:
     def sunk_sphere(positions: torch.Tensor) -> torch.Tensor:
         return light.clip_sdf(positions, positions.norm(dim=-1, keepdim=True) - 0.5)
 
-    vertices, faces = extract_sdf_mesh(sunk_sphere, 96, block_resolution=48, chunk_size=65536, device=torch.device("cpu"))
+    vertices, faces = extract_sdf_mesh(
+        sunk_sphere, 96, block_resolution=48, chunk_size=65536, device=torch.device("cpu")
+    )
     mesh = trimesh.Trimesh(vertices, faces)
     assert mesh.is_watertight
     assert abs(float(vertices[:, 2].min()) + 0.2) < 0.01
