@@ -30,10 +30,10 @@ class FloorLightConfig(InstantiateConfig):
     """Floor texture (dense grids at several resolutions, summed in log radiance) times ray-cast sky visibility."""
 
     _target: Type = field(default_factory=lambda: FloorLight)
-    half_size: float = 3.0
+    half_size: float = 2.0
     """Half the width of the textured square of the floor, centered under the object (normalized units; the object
-    fits in the unit sphere). Light directions meeting the floor farther out take the environment light: from there
-    the floor is distant, and may end or hold other objects."""
+    fits in the unit sphere). Light directions meeting the floor farther out take the indirect light, by point and
+    direction: out there the floor may hold other objects, which the texture cannot place."""
     resolutions: Tuple[int, ...] = (8, 32, 128)
     """Texels per side of each grid: the coarse ones carry the light under the object, which no camera sees."""
     visibility_resolution: int = 96

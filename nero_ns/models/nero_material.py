@@ -260,8 +260,9 @@ class NeroMaterialModel(Model):
     def light_sources(
         self, points: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"]
     ) -> Tuple[Bool[Tensor, "*bs"], Bool[Tensor, "*bs"], Float[Tensor, "*bs 3"]]:
-        """Which light each direction leaving a surface point sees: (blocked by the object: indirect light, meets
-        the textured floor first: floor light at the returned floor points); the rest see the environment."""
+        """Which light each direction leaving a surface point sees: (blocked by the object or meeting the floor
+        past its textured square: indirect light, meets the textured floor first: floor light at the returned floor
+        points); the rest see the environment."""
         blocked = self.raycaster.occluded(points, directions)
         floor = self._floor()
         if floor is None:
@@ -272,9 +273,10 @@ class NeroMaterialModel(Model):
         if both.any():
             object_distance = self.raycaster.hit_distance(points[both], directions[both])
             blocked[both] = object_distance < floor_distance[both] - self.raycaster.self_hit_offset
-        # Past the textured square the floor is distant: the environment shows it, by direction.
-        on_floor = on_floor & ~blocked & floor.within_texture(floor_points)
-        return blocked, on_floor, floor_points
+        on_floor = on_floor & ~blocked
+        # Past the textured square the floor holds other objects, seen with parallax: the indirect light takes it.
+        far_floor = on_floor & ~floor.within_texture(floor_points)
+        return blocked | far_floor, on_floor & ~far_floor, floor_points
 
     def _shade(
         self,
