@@ -55,7 +55,8 @@ def test_sky_visibility_under_a_sphere_is_the_analytic_one() -> None:
 def test_texture_learns_the_floor_it_is_shown() -> None:
     light = floor_light()
     generator = torch.Generator().manual_seed(0)
-    points = torch.cat([6.0 * torch.rand(4096, 2, generator=generator) - 3.0, -torch.ones(4096, 1)], dim=-1)
+    half_size = light.config.half_size
+    points = torch.cat([half_size * (2 * torch.rand(4096, 2, generator=generator) - 1), -torch.ones(4096, 1)], dim=-1)
     light.sky_visibility.fill_(1.0)
 
     def shown(positions: torch.Tensor) -> torch.Tensor:
