@@ -257,6 +257,11 @@ class NeroMaterialModel(Model):
             weights = weights_from_alphas(alphas_from_densities(density, samples.deltas))
             return (weights * rgb).sum(dim=1)
 
+    def _object_first(self, object_distance: Tensor, floor_distance: Tensor) -> Tensor:
+        """Whether a ray meets the object before the floor; within the self-hit offset of the floor it does not,
+        since the mesh's flat base lies on the floor and is hidden by it."""
+        return object_distance < floor_distance - self.raycaster.self_hit_offset
+
     def light_sources(
         self, points: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"]
     ) -> Tuple[Bool[Tensor, "*bs"], Bool[Tensor, "*bs"], Float[Tensor, "*bs 3"]]:
@@ -268,11 +273,11 @@ class NeroMaterialModel(Model):
         if floor is None:
             return blocked, torch.zeros_like(blocked), points
         on_floor, floor_points, floor_distance = floor.intersect(points, directions)
-        # A direction that meets both is blocked only if the object comes first (not the base lying on the floor).
+        # A direction that meets both is blocked only if the object comes first.
         both = blocked & on_floor
         if both.any():
             object_distance = self.raycaster.hit_distance(points[both], directions[both])
-            blocked[both] = object_distance < floor_distance[both] - self.raycaster.self_hit_offset
+            blocked[both] = self._object_first(object_distance, floor_distance[both])
         on_floor = on_floor & ~blocked
         # Past the textured square the floor holds other objects, seen with parallax: the indirect light takes it.
         far_floor = on_floor & ~floor.within_texture(floor_points)
@@ -287,7 +292,6 @@ class NeroMaterialModel(Model):
     ) -> Dict[str, Tensor]:
         """Monte Carlo shading of surface points; also the visible fraction and the mean diffuse-lobe light."""
         record: Dict[str, Tensor] = {}
-        floor = self._floor()
 
         def light(directions: Tensor, sample_points: Tensor) -> Tensor:
             blocked, on_floor, floor_points = self.light_sources(sample_points, directions)
@@ -299,7 +303,7 @@ class NeroMaterialModel(Model):
             if blocked.any():
                 radiance[blocked] = self.indirect_light(sample_points[blocked], directions[blocked])
             if on_floor.any():
-                radiance[on_floor] = floor(floor_points[on_floor])
+                radiance[on_floor] = self.floor_light(floor_points[on_floor])
             record["visible"], record["radiance"] = sky, radiance
             return radiance
 
@@ -322,7 +326,7 @@ class NeroMaterialModel(Model):
         if floor is not None:
             # The floor is not in the mesh: a camera ray that reaches it first sees the background there.
             meets_floor, floor_points, floor_distance = floor.intersect(origins, directions)
-            hit = hit & (distance < floor_distance - self.raycaster.self_hit_offset)
+            hit = hit & self._object_first(distance, floor_distance)
 
         def zeros(channels: int) -> Tensor:
             return torch.zeros(num_rays, channels, device=origins.device, dtype=origins.dtype)
