@@ -1,5 +1,5 @@
-"""Floor light: rays meet the plane where they should, the sky visibility under a sphere is the analytic one, and
-the texture learns a floor it is shown."""
+"""Floor light: the sky visibility under a sphere is the analytic one, the textured square is where it should be,
+and the texture learns a floor it is shown."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import torch
 import trimesh
 
 from nero_ns.components.raycast import MeshRaycaster
-from nero_ns.exporters.marching_cubes import extract_sdf_mesh
 from nero_ns.fields.floor_light import FloorLight, FloorLightConfig
 
 FLOOR = torch.tensor([0.0, 0.0, 1.0, 1.0])  # z = -1, normal up
@@ -20,21 +19,6 @@ def floor_light(**options) -> FloorLight:
     light = FloorLightConfig(**options).setup()
     light.set_plane(FLOOR)
     return light
-
-
-def test_rays_meet_the_plane_only_going_down_from_above() -> None:
-    light = floor_light()
-    origins = torch.tensor([[1.5, 0.0, 0.0], [1.5, 0.0, 0.0], [0.0, 0.0, -2.0], [0.0, 0.0, 0.0]])
-    directions = torch.nn.functional.normalize(
-        torch.tensor([[0.0, 0.0, -1.0], [0.0, 0.0, 1.0], [0.0, 0.0, -1.0], [1.0, 0.0, -1.0]]), dim=-1
-    )
-    hits, points, distances = light.intersect(origins, directions)
-    assert hits.tolist() == [True, False, False, True]
-    assert torch.allclose(distances[[0, 3]], torch.tensor([1.0, 2**0.5])) and distances[[1, 2]].isinf().all()
-    assert torch.allclose(points[0], torch.tensor([1.5, 0.0, -1.0]), atol=1e-6)
-    assert torch.allclose(points[3], torch.tensor([1.0, 0.0, -1.0]), atol=1e-6)
-    assert light.within_texture(points[[0]]).item() and not light.within_texture(torch.tensor([[3.5, 0, -1.0]])).item()
-    assert not FloorLightConfig().setup().intersect(origins, directions)[0].any()  # no plane: nothing is floor
 
 
 def test_sky_visibility_under_a_sphere_is_the_analytic_one() -> None:
@@ -81,24 +65,11 @@ def test_visibility_map_is_kept_in_the_state_dict() -> None:
     light.compute_sky_visibility(MeshRaycaster(torch.as_tensor(sphere.vertices), torch.as_tensor(sphere.faces)))
     restored = FloorLightConfig(visibility_resolution=32).setup()
     restored.load_state_dict(light.state_dict())
-    assert restored.has_plane and restored.has_visibility
-    assert torch.equal(restored.sky_visibility, light.sky_visibility) and math.isclose(float(restored.plane[3]), 1.0)
+    assert restored.support.has_plane and restored.has_visibility
+    assert torch.equal(restored.sky_visibility, light.sky_visibility) and math.isclose(float(restored.support.plane[3]), 1.0)
 
 
-def test_clipped_sdf_gives_a_watertight_mesh_standing_on_the_floor() -> None:
-    """A sphere sunk into the floor (center 0.2 above it, radius 0.5): the clipped SDF's mesh stops at the floor
-    with a flat, closed base whose area is the analytic disc."""
-    light = FloorLightConfig().setup()
-    light.set_plane(torch.tensor([0.0, 0.0, 1.0, 0.2]))
-
-    def sunk_sphere(positions: torch.Tensor) -> torch.Tensor:
-        return light.clip_sdf(positions, positions.norm(dim=-1, keepdim=True) - 0.5)
-
-    vertices, faces = extract_sdf_mesh(
-        sunk_sphere, 96, block_resolution=48, chunk_size=65536, device=torch.device("cpu")
-    )
-    mesh = trimesh.Trimesh(vertices, faces)
-    assert mesh.is_watertight
-    assert abs(float(vertices[:, 2].min()) + 0.2) < 0.01
-    base = mesh.area_faces[mesh.face_normals[:, 2] < -0.99].sum()
-    assert abs(base - math.pi * (0.5**2 - 0.2**2)) < 0.03
+def test_the_textured_square_is_centered_under_the_origin() -> None:
+    light = floor_light(half_size=2.0)
+    inside, outside = torch.tensor([[1.9, -1.9, -1.0]]), torch.tensor([[2.1, 0.0, -1.0]])
+    assert light.within_texture(inside).item() and not light.within_texture(outside).item()

@@ -169,14 +169,14 @@ def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run
         torch.tensor([0.0, 0.0, floor_height]), outputs.dataparser_transform, float(outputs.dataparser_scale)
     )
     floor = model.floor_light
-    assert floor.has_plane and floor.has_visibility
-    normal, offset = floor.plane[:3], floor.plane[3]
+    assert floor.support.has_plane and floor.has_visibility
+    normal, offset = floor.support.plane[:3], floor.support.plane[3]
     assert float(normal[2]) > 0.99 and abs(float(normal @ floor_point + offset)) < 0.02
     above_floor = -(offset - 0.05) * normal + torch.tensor([1.5, 0.0, 0.0])
     down = -normal
-    assert bool(floor.intersect(above_floor[None], down[None])[0][0])
+    assert bool(floor.support.intersect(above_floor[None], down[None])[0][0])
     assert not bool(model.raycaster.occluded(above_floor[None], down[None])[0])
-    assert not bool(floor.intersect(above_floor[None], normal[None])[0][0])
+    assert not bool(floor.support.intersect(above_floor[None], normal[None])[0][0])
     heights = model.raycaster_vertices() @ normal + offset
     assert float(heights.min()) > -0.01  # the ray-casting mesh is cut at the floor
     # Which light, going down: beside the object, the floor; from above the object, the object.

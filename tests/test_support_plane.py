@@ -1,10 +1,23 @@
-"""The support plane found in sparse points: the floor under the object, and nothing where there is no floor."""
+"""The support plane: found in sparse points (the floor under the object, nothing where there is no floor), rays
+meeting it, and the SDF cut at it or joined with the solid below it."""
 
 from __future__ import annotations
 
-import torch
+import math
 
-from nero_ns.components.support_plane import find_support_plane
+import torch
+import trimesh
+
+from nero_ns.components.support_plane import SupportPlane, find_support_plane
+from nero_ns.exporters.marching_cubes import extract_sdf_mesh
+
+FLOOR = torch.tensor([0.0, 0.0, 1.0, 1.0])  # z = -1, normal up
+
+
+def plane_at(plane: torch.Tensor) -> SupportPlane:
+    support = SupportPlane()
+    support.set_plane(plane)
+    return support
 
 
 def floor_points(height: float, count: int = 600, seed: int = 0) -> torch.Tensor:
@@ -33,3 +46,45 @@ def test_no_plane_in_scattered_points_or_through_the_object() -> None:
     assert find_support_plane(floor_points(-0.1)) is None  # 0.1 from the center: it would cut the object
     assert find_support_plane(floor_points(-0.7, count=20)) is None  # too few points to tell
 
+
+def test_rays_meet_the_plane_only_going_down_from_above() -> None:
+    support = plane_at(FLOOR)
+    origins = torch.tensor([[1.5, 0.0, 0.0], [1.5, 0.0, 0.0], [0.0, 0.0, -2.0], [0.0, 0.0, 0.0]])
+    directions = torch.nn.functional.normalize(
+        torch.tensor([[0.0, 0.0, -1.0], [0.0, 0.0, 1.0], [0.0, 0.0, -1.0], [1.0, 0.0, -1.0]]), dim=-1
+    )
+    hits, points, distances = support.intersect(origins, directions)
+    assert hits.tolist() == [True, False, False, True]
+    assert torch.allclose(distances[[0, 3]], torch.tensor([1.0, 2**0.5])) and distances[[1, 2]].isinf().all()
+    assert torch.allclose(points[0], torch.tensor([1.5, 0.0, -1.0]), atol=1e-6)
+    assert torch.allclose(points[3], torch.tensor([1.0, 0.0, -1.0]), atol=1e-6)
+    assert not SupportPlane().intersect(origins, directions)[0].any()  # no plane: nothing is floor
+
+
+def test_clipped_sdf_gives_a_watertight_mesh_standing_on_the_floor() -> None:
+    """A sphere sunk into the floor (center 0.2 above it, radius 0.5): the clipped SDF's mesh stops at the floor
+    with a flat, closed base whose area is the analytic disc."""
+    support = plane_at(torch.tensor([0.0, 0.0, 1.0, 0.2]))
+
+    def sunk_sphere(positions: torch.Tensor) -> torch.Tensor:
+        return support.clip_sdf(positions, positions.norm(dim=-1, keepdim=True) - 0.5)
+
+    vertices, faces = extract_sdf_mesh(
+        sunk_sphere, 96, block_resolution=48, chunk_size=65536, device=torch.device("cpu")
+    )
+    mesh = trimesh.Trimesh(vertices, faces)
+    assert mesh.is_watertight
+    assert abs(float(vertices[:, 2].min()) + 0.2) < 0.01
+    base = mesh.area_faces[mesh.face_normals[:, 2] < -0.99].sum()
+    assert abs(base - math.pi * (0.5**2 - 0.2**2)) < 0.03
+
+
+def test_scene_sdf_joins_the_floor_to_the_object() -> None:
+    """A sphere floating 0.3 above the floor: the joined SDF is the distance to the nearer of the two, negative
+    below the floor, and unchanged without a plane."""
+    support = plane_at(FLOOR)
+    positions = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, -0.65], [0.0, 0.0, -0.9], [2.0, 0.0, -1.5]])
+    sphere = positions.norm(dim=-1, keepdim=True) - 0.2
+    joined = support.with_floor(positions, sphere)[:, 0]
+    assert torch.allclose(joined, torch.tensor([-0.2, 0.35, 0.1, -0.5]), atol=1e-6)
+    assert torch.equal(SupportPlane().with_floor(positions, sphere), sphere)

@@ -21,8 +21,9 @@ from nerfstudio.configs.base_config import InstantiateConfig
 from nerfstudio.field_components.activations import trunc_exp
 from torch import Tensor, nn
 
-from nero_ns.components.brdf import orthonormal_frame, sample_cosine_hemisphere
+from nero_ns.components.brdf import sample_cosine_hemisphere
 from nero_ns.components.raycast import MeshRaycaster
+from nero_ns.components.support_plane import SupportPlane
 
 
 @dataclass
@@ -55,14 +56,9 @@ class FloorLight(nn.Module):
         )
         self.log_init = math.log(config.init_radiance)
         resolution = config.visibility_resolution
-        # (n, d) with n.x + d = 0 on the plane; all zero until a plane is set (then kept in checkpoints).
-        self.register_buffer("plane", torch.zeros(4))
+        self.support = SupportPlane()
         # Negative until ray cast from the mesh.
         self.register_buffer("sky_visibility", torch.full((1, 1, resolution, resolution), -1.0))
-
-    @property
-    def has_plane(self) -> bool:
-        return bool(self.plane[:3].abs().sum() > 0)
 
     @property
     def has_visibility(self) -> bool:
@@ -70,18 +66,12 @@ class FloorLight(nn.Module):
 
     def set_plane(self, plane: Float[Tensor, "4"]) -> None:
         """Use the plane (n, d), unit n toward the object; resets the sky visibility."""
-        self.plane = plane.to(self.plane)
+        self.support.set_plane(plane)
         self.sky_visibility.fill_(-1.0)
-
-    def _frame(self) -> Tuple[Tensor, Tensor, Tensor]:
-        """Tangent, bitangent and the foot point of the origin on the plane."""
-        normal = self.plane[:3]
-        tangent, bitangent = orthonormal_frame(normal)
-        return tangent, bitangent, -self.plane[3] * normal
 
     def _texture_coordinates(self, points: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 2"]:
         """Points of the plane in [-1, 1]^2 over the textured square (outside it beyond)."""
-        tangent, bitangent, center = self._frame()
+        tangent, bitangent, center = self.support.frame()
         relative = points - center
         return torch.stack([relative @ tangent, relative @ bitangent], dim=-1) / self.config.half_size
 
@@ -91,33 +81,6 @@ class FloorLight(nn.Module):
             grid, coordinates[None, :, None, :], mode="bilinear", padding_mode="border", align_corners=False
         )
         return values[0, :, :, 0].T
-
-    def intersect(
-        self, origins: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"]
-    ) -> Tuple[Bool[Tensor, "*bs"], Float[Tensor, "*bs 3"], Float[Tensor, "*bs"]]:
-        """Whether each ray (unit direction) meets the plane ahead of its origin, where, and how far (the origin
-        and inf on a miss)."""
-        if not self.has_plane:
-            misses = torch.zeros_like(origins[..., 0], dtype=torch.bool)
-            return misses, origins, torch.full_like(origins[..., 0], math.inf)
-        normal, offset = self.plane[:3], self.plane[3]
-        height = origins @ normal + offset
-        approach = directions @ normal
-        distance = -height / torch.where(approach.abs() > 1e-8, approach, torch.full_like(approach, 1e-8))
-        hits = (distance > 0) & (approach < 0) & (height > 0)
-        distance = torch.where(hits, distance, torch.full_like(distance, math.inf))
-        points = origins + torch.where(hits, distance, torch.zeros_like(distance))[..., None] * directions
-        return hits, points, distance
-
-    def clip_sdf(
-        self, positions: Float[Tensor, "*bs 3"], sdf: Float[Tensor, "*bs 1"]
-    ) -> Float[Tensor, "*bs 1"]:
-        """The SDF cut by the plane (CSG intersection with the half-space above it): nothing below the floor is
-        object. What a reconstruction puts there no camera saw; the cut leaves a flat, watertight base."""
-        if not self.has_plane:
-            return sdf
-        below = -(positions @ self.plane[:3] + self.plane[3])[..., None]
-        return torch.maximum(sdf, below)
 
     def within_texture(self, points: Float[Tensor, "*bs 3"]) -> Bool[Tensor, "*bs"]:
         """Whether plane points lie on the textured square."""
@@ -139,8 +102,8 @@ class FloorLight(nn.Module):
     def compute_sky_visibility(self, object_mesh: MeshRaycaster, seed: int = 0) -> None:
         """Ray cast, from each texel center of the visibility map, cosine-weighted directions against the mesh."""
         resolution, count = self.config.visibility_resolution, self.config.visibility_samples
-        tangent, bitangent, center = self._frame()
-        normal = self.plane[:3]
+        tangent, bitangent, center = self.support.frame()
+        normal = self.support.plane[:3]
         cells = (torch.arange(resolution, device=normal.device) + 0.5) / resolution * 2.0 - 1.0
         rows, columns = torch.meshgrid(cells, cells, indexing="ij")  # grid_sample: x runs along columns
         points = center + self.config.half_size * (columns.reshape(-1, 1) * tangent + rows.reshape(-1, 1) * bitangent)

@@ -101,6 +101,14 @@ class NeroMaterialModelConfig(ModelConfig):
     floor_loss_mult: float = 1.0
     """Weight of the photometric loss of the floor light on the training rays that miss the object and meet the
     textured part of the floor."""
+    floor_light_use: Literal["direct", "prior"] = "prior"
+    """How light directions that meet the textured floor are lit. 'direct': by the floor light. 'prior': by the
+    indirect light (by point and direction), pulled toward the floor light by `floor_prior_loss_mult`: a near mirror
+    shows the floor through the Stage I normals, and where those are off the exact floor lands in the wrong place,
+    which the material field can only blur away with roughness."""
+    floor_prior_loss_mult: float = 0.1
+    """Weight of the prior (photometric loss on linear radiance) tying the indirect light of floor directions to the
+    floor light, with floor_light_use 'prior'."""
     metallic_binary_loss_mult: float = 0.05
     """Weight of the prior that metallic is 0 or 1 (real materials are metal or not), mean of m (1 - m): it pushes
     each point to the side it is already on. Without it the dielectric blob of the material benchmark drifted from
@@ -202,7 +210,7 @@ class NeroMaterialModel(Model):
 
     def _floor(self) -> Optional[FloorLight]:
         """The floor light when a support plane was found, its sky visibility ray cast on first use."""
-        if not self.floor_light.has_plane:
+        if not self.floor_light.support.has_plane:
             return None
         if not self.floor_light.has_visibility:
             CONSOLE.print("Ray casting the sky visibility of the floor under the object (once; kept in checkpoints)")
@@ -235,7 +243,7 @@ class NeroMaterialModel(Model):
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
         """Signed distance of the Stage I geometry in the normalized frame (negative inside), cut at the support
         plane when one was found: the ray-casting mesh and the exports stop at the floor."""
-        return self.floor_light.clip_sdf(positions, self.sdf_field.get_sdf(positions))
+        return self.floor_light.support.clip_sdf(positions, self.sdf_field.get_sdf(positions))
 
     @torch.no_grad()
     def query_materials(self, points: Float[Tensor, "*bs 3"]) -> Dict[str, Float[Tensor, "*bs C"]]:
@@ -272,7 +280,7 @@ class NeroMaterialModel(Model):
         floor = self._floor()
         if floor is None:
             return blocked, torch.zeros_like(blocked), points
-        on_floor, floor_points, floor_distance = floor.intersect(points, directions)
+        on_floor, floor_points, floor_distance = floor.support.intersect(points, directions)
         # A direction that meets both is blocked only if the object comes first.
         both = blocked & on_floor
         if both.any():
@@ -300,10 +308,18 @@ class NeroMaterialModel(Model):
             # nerfstudio's frequency encoding cannot take an empty batch, so skip a kind that has no samples.
             if sky.any():
                 radiance[sky] = self.environment_light(directions[sky])
-            if blocked.any():
-                radiance[blocked] = self.indirect_light(sample_points[blocked], directions[blocked])
-            if on_floor.any():
-                radiance[on_floor] = self.floor_light(floor_points[on_floor])
+            floor_is_prior = self.config.floor_light_use == "prior"
+            indirect = blocked | on_floor if floor_is_prior else blocked
+            if indirect.any():
+                radiance[indirect] = self.indirect_light(sample_points[indirect], directions[indirect])
+            if on_floor.any() and (self.training or not floor_is_prior):
+                floor_radiance = self.floor_light(floor_points[on_floor])
+                if floor_is_prior:
+                    record["floor_prior"] = photometric_loss(
+                        radiance[on_floor], floor_radiance.detach(), self.config.photometric_loss
+                    )
+                else:
+                    radiance[on_floor] = floor_radiance
             record["visible"], record["radiance"] = sky, radiance
             return radiance
 
@@ -314,6 +330,8 @@ class NeroMaterialModel(Model):
             num_diffuse=num_diffuse, num_specular=self.config.num_specular_samples * multiplier,
         )
         shading["visibility"] = record["visible"].float().mean(dim=-1, keepdim=True)
+        if "floor_prior" in record:
+            shading["floor_prior"] = record["floor_prior"]
         # Cosine samples come first: their mean radiance estimates irradiance / pi, the light of the diffuse lobe.
         shading["diffuse_light"] = record["radiance"][:, :num_diffuse].mean(dim=1)
         return shading
@@ -325,21 +343,27 @@ class NeroMaterialModel(Model):
         floor = self._floor()
         if floor is not None:
             # The floor is not in the mesh: a camera ray that reaches it first sees the background there.
-            meets_floor, floor_points, floor_distance = floor.intersect(origins, directions)
+            meets_floor, floor_points, floor_distance = floor.support.intersect(origins, directions)
             hit = hit & self._object_first(distance, floor_distance)
 
         def zeros(channels: int) -> Tensor:
             return torch.zeros(num_rays, channels, device=origins.device, dtype=origins.dtype)
 
         rgb_linear = zeros(3)
-        if (~hit).any():
-            rgb_linear[~hit] = self._far_field_background(ray_bundle.flatten()[~hit])
-        if self.training and floor is not None:
+        outputs_floor: Dict[str, Tensor] = {}
+        # Inside the unit sphere the floor was Stage I's SDF, which Stage II cuts away: the floor light shows it there.
+        floor_seen = zeros(1)[:, 0].bool()
+        if floor is not None:
             # Camera rays that miss the object and meet the textured floor show the floor light directly.
             floor_rays = meets_floor & ~hit & floor.within_texture(floor_points)
-            outputs_floor = {"floor_rays": floor_rays, "floor_rgb_linear": floor(floor_points[floor_rays])}
-        else:
-            outputs_floor = {}
+            floor_seen = floor_rays & (floor_points.norm(dim=-1) < 1.0)
+            if self.training:
+                outputs_floor = {"floor_rays": floor_rays, "floor_rgb_linear": floor(floor_points[floor_rays])}
+            if floor_seen.any():
+                rgb_linear[floor_seen] = floor(floor_points[floor_seen]).detach()
+        background = ~hit & ~floor_seen
+        if background.any():
+            rgb_linear[background] = self._far_field_background(ray_bundle.flatten()[background])
         outputs: Dict[str, Tensor] = {name: zeros(3) for name in ("albedo", "diffuse", "specular", "normal")}
         outputs.update({name: zeros(1) for name in ("roughness", "metallic", "visibility")})
         points = hit_points[hit]
@@ -357,6 +381,8 @@ class NeroMaterialModel(Model):
             outputs["normal"] = outputs["normal"].index_put((hit,), (normals + 1.0) / 2.0)
             if self.training:
                 outputs["diffuse_light"] = shading["diffuse_light"]
+                if "floor_prior" in shading:
+                    outputs["floor_prior"] = shading["floor_prior"]
                 outputs.update(self._smoothness_pairs(points, normals, materials))
         outputs.update(outputs_floor)
         outputs["rgb_linear"] = rgb_linear
@@ -414,6 +440,8 @@ class NeroMaterialModel(Model):
                     outputs["floor_rgb_linear"], target[floor_rays], self.config.photometric_loss
                 )
                 loss_dict["floor_loss"] = self.config.floor_loss_mult * floor_error
+        if self.training and self.config.floor_prior_loss_mult > 0 and "floor_prior" in outputs:
+            loss_dict["floor_prior_loss"] = self.config.floor_prior_loss_mult * outputs["floor_prior"]
         if not self.training or "materials_here" not in outputs:
             return loss_dict
         if self.config.smoothness_loss_mult > 0:

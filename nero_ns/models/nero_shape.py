@@ -12,6 +12,7 @@ from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttrib
 from nerfstudio.model_components.ray_samplers import NeuSSampler
 from nerfstudio.models.base_model import Model, ModelConfig
 from nerfstudio.utils import colormaps
+from nerfstudio.utils.rich_utils import CONSOLE
 from torch import Tensor
 from torch.nn import Parameter
 
@@ -19,6 +20,7 @@ from nero_ns.colors import linear_to_srgb
 from nero_ns.components.compositing import alphas_from_densities, weights_from_alphas
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
 from nero_ns.components.sdf_tracing import march_hits_surface
+from nero_ns.components.support_plane import SupportPlane, find_support_plane
 from nero_ns.evaluation.image_metrics import ImageMetrics
 from nero_ns.models.photometric import PhotometricLossKind, linear_target, photometric_loss
 from nero_ns.fields.far_field import FarFieldConfig
@@ -76,6 +78,10 @@ class NeroShapeModelConfig(ModelConfig):
     """Weight of the optional mask loss (needs masks in the data)."""
     cos_anneal_steps: int = 1000
     """Steps over which the NeuS cosine is annealed to the true one."""
+    support_plane: bool = True
+    """Find the plane the object stands on in the sparse points (when the data has them) and render the scene as the
+    object's SDF joined with the solid below that plane: the floor inside the sphere is then a known surface, and the
+    SDF does not fuse the object's base with it. Exported meshes are cut at the plane (a flat, watertight base)."""
 
 
 class NeroShapeModel(Model):
@@ -101,6 +107,13 @@ class NeroShapeModel(Model):
             base_variance=self.config.base_variance,
         )
         self.outside_sampler = InverseDistanceSampler(num_samples=self.config.num_outside_samples)
+        self.support_plane = SupportPlane()
+        points = metadata.get("points3D_xyz")
+        plane = find_support_plane(points) if self.config.support_plane and points is not None else None
+        if plane is not None:
+            CONSOLE.print(f"Support plane found in the sparse points: normal {plane[:3].tolist()}, "
+                          f"{float(plane[3]):.3f} below the center; the floor is rendered as that plane")
+            self.support_plane.set_plane(plane)
         self.image_metrics = ImageMetrics()
         self.step = 0
 
@@ -129,21 +142,29 @@ class NeroShapeModel(Model):
 
     # ------------------------------------------------------------------ geometry queries (exporters, evaluation)
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
-        """Signed distance in the normalized frame (negative inside the object); differentiable, so callers that
-        only need values wrap it in torch.no_grad."""
-        return self.sdf_field.get_sdf(positions)
+        """Signed distance of the object in the normalized frame (negative inside), cut at the support plane when one
+        was found; differentiable, so callers that only need values wrap it in torch.no_grad."""
+        return self.support_plane.clip_sdf(positions, self.sdf_field.get_sdf(positions))
+
+    def scene_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
+        """Signed distance of what rays meet inside the sphere: the object and, when found, the floor."""
+        return self.support_plane.with_floor(positions, self.sdf_field.get_sdf(positions))
 
     # ------------------------------------------------------------------ rendering
     def _inside(self, ray_bundle: RayBundle, near: Tensor, far: Tensor) -> Dict[str, Tensor]:
         """Samples inside the unit sphere of rays that cross it: positions, SDF, gradient, normals, opacity and
         shading of each sample (NeuS importance sampling on the current SDF)."""
         ray_bundle.nears, ray_bundle.fars = near, far
-        samples = self.inside_sampler(
-            ray_bundle, sdf_fn=lambda s: self.sdf_field.get_sdf(s.frustums.get_positions())
-        )
+        samples = self.inside_sampler(ray_bundle, sdf_fn=lambda s: self.scene_sdf(s.frustums.get_positions()))
         positions = samples.frustums.get_positions()
         directions = samples.frustums.directions
-        sdf, features, gradient = self.sdf_field.sdf_feature_gradient(positions, create_graph=self.training)
+        sdf, features, object_gradient = self.sdf_field.sdf_feature_gradient(positions, create_graph=self.training)
+        gradient = object_gradient
+        if self.support_plane.has_plane:
+            height = self.support_plane.height(positions)
+            floor_first = height < sdf
+            sdf = torch.where(floor_first, height, sdf)
+            gradient = torch.where(floor_first, self.support_plane.plane[:3].expand_as(gradient), gradient)
         normals = torch.nn.functional.normalize(gradient, dim=-1)
         assert samples.deltas is not None
         alpha = self.sdf_field.get_alpha(sdf, gradient, directions, samples.deltas, self.cos_anneal_ratio())
@@ -151,7 +172,7 @@ class NeroShapeModel(Model):
         midpoints = (samples.frustums.starts + samples.frustums.ends) / 2.0
         shading = self.shading_field(positions, features, normals, -directions)
         return {
-            "positions": positions, "sdf": sdf, "gradient": gradient, "normals": normals, "alpha": alpha,
+            "positions": positions, "sdf": sdf, "object_gradient": object_gradient, "normals": normals, "alpha": alpha,
             "midpoints": midpoints, **{f"shading_{name}": value for name, value in shading.items()},
         }
 
@@ -198,7 +219,7 @@ class NeroShapeModel(Model):
                 value = (inside_weights * per_ray[f"shading_{name}"]).sum(1)
                 outputs[name] = linear_to_srgb(value) if name in ("diffuse", "specular", "albedo") else value
         if self.training:
-            outputs["eikonal_gradient"] = inside["gradient"][inside["positions"].norm(dim=-1) < 1.0]
+            outputs["eikonal_gradient"] = inside["object_gradient"][inside["positions"].norm(dim=-1) < 1.0]
             if "shading_occlusion" in inside:
                 outputs.update(self._surface_occlusion(inside_weights[selected], inside))
         return outputs
@@ -216,7 +237,7 @@ class NeroShapeModel(Model):
         reflected = inside["shading_reflected"][rows, best].detach()
         start = points + 0.01 * inside["normals"][rows, best].detach()
         labels = march_hits_surface(
-            self.sdf_field.get_sdf, start, reflected, num_steps=self.config.occlusion_march_steps
+            self.scene_sdf, start, reflected, num_steps=self.config.occlusion_march_steps
         )
         roughness = inside["shading_roughness"][rows, best].detach()
         predicted = self.shading_field.occlusion(points, reflected, roughness)
