@@ -66,7 +66,8 @@ def test_visibility_map_is_kept_in_the_state_dict() -> None:
     restored = FloorLightConfig(visibility_resolution=32).setup()
     restored.load_state_dict(light.state_dict())
     assert restored.support.has_plane and restored.has_visibility
-    assert torch.equal(restored.sky_visibility, light.sky_visibility) and math.isclose(float(restored.support.plane[3]), 1.0)
+    assert torch.equal(restored.sky_visibility, light.sky_visibility)
+    assert math.isclose(float(restored.support.plane[3]), 1.0)
 
 
 def test_the_textured_square_is_centered_under_the_origin() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.utils.eval_utils import eval_setup
 
@@ -159,8 +160,8 @@ def test_training_resumes_from_the_checkpoint(trained_run, tiny_scene, tmp_path)
 
 def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run, tiny_scene):
     """The tiny scene's floor is found in its sparse points; a light ray from just above it, beside the object,
-    going down meets it (and takes the floor light, darker under the object), while camera rays still see through
-    it to the far field; training rays that meet the floor train the floor light."""
+    going down meets it (and takes the floor light, darker under the object); training rays that meet the floor
+    train the floor light."""
     pipeline = trained_run["trainer"].pipeline
     model = pipeline.model
     outputs = pipeline.datamanager.train_dataparser_outputs
@@ -189,6 +190,35 @@ def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run
     before, after = trained_run["floor_loss"]
     print("floor loss before / after training:", before, after)
     assert after < 0.9 * before
+
+
+def test_camera_rays_see_the_floor_light_inside_the_sphere_and_the_far_field_beyond(trained_run):
+    """Stage II cuts away the floor that Stage I's SDF held inside the unit sphere: camera rays that miss the object
+    and meet the floor there show the floor light; those meeting it outside the sphere keep the far field."""
+    model = trained_run["trainer"].pipeline.model
+    model.eval()
+    support = model.floor_light.support
+    normal, offset = support.plane[:3], support.plane[3]
+    angles = torch.linspace(0.0, 2.0 * torch.pi, 25)[:-1]
+    ring = torch.stack([torch.cos(angles), torch.sin(angles), torch.zeros_like(angles)], dim=-1)
+    origins = torch.cat([2.5 * ring, 2.5 * ring]) + 2.0 * normal
+    targets = torch.cat([0.75 * ring, 2.0 * ring]) - offset * normal  # floor points inside / outside the sphere
+    directions = torch.nn.functional.normalize(targets - origins, dim=-1)
+    rays = RayBundle(
+        origins=origins, directions=directions, pixel_area=torch.ones(len(origins), 1),
+        camera_indices=torch.zeros(len(origins), 1, dtype=torch.long),
+    )
+    with torch.no_grad():
+        rgb = model.get_outputs(rays)["rgb_linear"]
+        _, hit, _, _ = model.raycaster.first_hit(origins, directions)
+        floor_light = model.floor_light(targets)
+        far_field = model._far_field_background(rays)
+    inside = (targets.norm(dim=-1) < 1.0) & ~hit
+    outside = (targets.norm(dim=-1) > 1.0) & ~hit
+    assert int(inside.sum()) >= 8 and int(outside.sum()) >= 8
+    assert torch.allclose(rgb[inside], floor_light[inside], atol=1e-5)
+    assert torch.allclose(rgb[outside], far_field[outside], atol=1e-5)
+    assert not torch.allclose(floor_light[inside], far_field[inside], atol=1e-3)
 
 
 def test_a_floor_through_the_object_cuts_it_and_lights_its_base(trained_run):

@@ -80,7 +80,8 @@ def test_sphere_intersection_matches_geometry() -> None:
 
 def test_ide_is_orthonormal_and_damped_by_roughness() -> None:
     encoding = IntegratedDirectionalEncoding(degree=3)
-    directions = torch.nn.functional.normalize(torch.randn(200_000, 3, generator=torch.Generator().manual_seed(1)), dim=-1)
+    generator = torch.Generator().manual_seed(1)
+    directions = torch.nn.functional.normalize(torch.randn(200_000, 3, generator=generator), dim=-1)
     code = encoding(directions, torch.zeros(200_000, 1))
     terms = encoding.num_terms
     energy = (code[:, :terms] ** 2 + code[:, terms:] ** 2).mean(0) * 4 * math.pi

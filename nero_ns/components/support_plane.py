@@ -14,6 +14,7 @@ import numpy as np
 import open3d as o3d
 import torch
 from jaxtyping import Bool, Float
+from nerfstudio.utils.rich_utils import CONSOLE
 from torch import Tensor, nn
 
 from nero_ns.components.brdf import orthonormal_frame
@@ -62,6 +63,16 @@ class SupportPlane(nn.Module):
     def set_plane(self, plane: Float[Tensor, "4"]) -> None:
         """Use the plane (n, d), unit n toward the object."""
         self.plane = plane.to(self.plane)
+
+    def fit(self, points: Optional[Float[Tensor, "num_points 3"]]) -> bool:
+        """Use the plane `find_support_plane` finds in the sparse points (normalized frame), if any; says so."""
+        plane = find_support_plane(points) if points is not None else None
+        if plane is None:
+            return False
+        CONSOLE.print(f"Support plane found in the sparse points: normal {plane[:3].tolist()}, "
+                      f"{float(plane[3]):.3f} below the center")
+        self.set_plane(plane)
+        return True
 
     def height(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
         """Signed distance above the plane (negative below it)."""

@@ -32,7 +32,6 @@ from nero_ns.components.compositing import alphas_from_densities, weights_from_a
 from nero_ns.components.mc_shading import monte_carlo_shade
 from nero_ns.components.raycast import MeshRaycaster
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
-from nero_ns.components.support_plane import find_support_plane
 from nero_ns.engine.trainer import NeroTrainer, NeroTrainerConfig
 from nero_ns.errors import NeroInputError, friendly_errors
 from nero_ns.evaluation.image_metrics import ImageMetrics
@@ -150,12 +149,8 @@ class NeroMaterialModel(Model):
         self.register_buffer("mesh_vertices", torch.zeros(0, 3))
         self.register_buffer("mesh_faces", torch.zeros(0, 3, dtype=torch.long))
         self._raycaster: Optional[MeshRaycaster] = None
-        points = metadata.get("points3D_xyz")
-        plane = find_support_plane(points) if self.config.support_plane and points is not None else None
-        if plane is not None:
-            CONSOLE.print(f"Support plane found in the sparse points: normal {plane[:3].tolist()}, "
-                          f"{float(plane[3]):.3f} below the center; directions meeting it take the floor light")
-            self.floor_light.set_plane(plane)
+        if self.config.support_plane:
+            self.floor_light.support.fit(metadata.get("points3D_xyz"))
         self.image_metrics = ImageMetrics()
         self.step = 0
 

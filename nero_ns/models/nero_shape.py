@@ -12,7 +12,6 @@ from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttrib
 from nerfstudio.model_components.ray_samplers import NeuSSampler
 from nerfstudio.models.base_model import Model, ModelConfig
 from nerfstudio.utils import colormaps
-from nerfstudio.utils.rich_utils import CONSOLE
 from torch import Tensor
 from torch.nn import Parameter
 
@@ -20,7 +19,7 @@ from nero_ns.colors import linear_to_srgb
 from nero_ns.components.compositing import alphas_from_densities, weights_from_alphas
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
 from nero_ns.components.sdf_tracing import march_hits_surface
-from nero_ns.components.support_plane import SupportPlane, find_support_plane
+from nero_ns.components.support_plane import SupportPlane
 from nero_ns.evaluation.image_metrics import ImageMetrics
 from nero_ns.models.photometric import PhotometricLossKind, linear_target, photometric_loss
 from nero_ns.fields.far_field import FarFieldConfig
@@ -108,12 +107,8 @@ class NeroShapeModel(Model):
         )
         self.outside_sampler = InverseDistanceSampler(num_samples=self.config.num_outside_samples)
         self.support_plane = SupportPlane()
-        points = metadata.get("points3D_xyz")
-        plane = find_support_plane(points) if self.config.support_plane and points is not None else None
-        if plane is not None:
-            CONSOLE.print(f"Support plane found in the sparse points: normal {plane[:3].tolist()}, "
-                          f"{float(plane[3]):.3f} below the center; the floor is rendered as that plane")
-            self.support_plane.set_plane(plane)
+        if self.config.support_plane:
+            self.support_plane.fit(metadata.get("points3D_xyz"))
         self.image_metrics = ImageMetrics()
         self.step = 0
 
