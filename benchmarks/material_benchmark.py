@@ -73,6 +73,8 @@ class MaterialBenchmark:
     """Score materials only at exported vertices this close to the GT surface (fraction of the GT radius)."""
     reuse_stage_one: bool = False
     """Keep the Stage I runs already in OUTPUT_DIR (when there) and train only Stage II: for iterating on Stage II."""
+    stage_one_support_plane: bool = False
+    """Train Stage I with `--pipeline.model.support-plane True` (the floor as a known plane; see the README)."""
     parallel: bool = False
     """Run the scenes side by side, one CPU thread each, instead of one after the other with all threads."""
     quick: bool = False
@@ -112,6 +114,7 @@ def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) ->
         shape = train_stage(
             "nero-shape", scene, runs, "shape", config.stage_one_seconds, config.rays_per_batch,
             logs / "train-shape.log", threads=threads,
+            extra=("--pipeline.model.support-plane", str(config.stage_one_support_plane)),
         )
     material = train_stage(
         "nero-material", scene, runs, "material", config.stage_two_seconds, config.rays_per_batch,

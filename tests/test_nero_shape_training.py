@@ -3,13 +3,16 @@ checkpoints are atomic, load through nerfstudio's eval_setup and resume training
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 import trimesh
+from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.utils.eval_utils import eval_setup
 
+from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.evaluation.geometry import geometry_metrics
 from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh
 from nero_runs import photometric_loss_on_fixed_batches, setup_trainer, small_shape_config
@@ -21,6 +24,7 @@ STEPS = 200
 def trained_run(tiny_scene: Path, tmp_path_factory: pytest.TempPathFactory):
     torch.manual_seed(0)
     config = small_shape_config(tiny_scene, tmp_path_factory.mktemp("runs"), STEPS)
+    config.pipeline.model.support_plane = True  # the tiny scene stands on a floor
     trainer = setup_trainer(config)
     fixed_batches = [trainer.pipeline.datamanager.next_train(0) for _ in range(4)]
     initial_mesh = export_mesh(
@@ -46,6 +50,39 @@ def test_exported_mesh_moves_toward_the_ground_truth(trained_run, tiny_scene: Pa
     before = geometry_metrics(initial_mesh, ground_truth, num_points=20_000).chamfer
     after = geometry_metrics(mesh, ground_truth, num_points=20_000).chamfer
     assert after < 0.2 and after < 0.65 * before, (before, after)
+
+
+def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(trained_run, tiny_scene: Path) -> None:
+    """The tiny scene's floor is found in its sparse points; rays going down onto it inside the sphere stop there
+    (opaque, no depth beyond it), and the exported mesh stands on it without going below."""
+    _, trainer, _, _, _ = trained_run
+    model = trainer.pipeline.model
+    outputs = trainer.pipeline.datamanager.train_dataparser_outputs
+    floor_height = json.loads((tiny_scene / "gt" / "materials.json").read_text())["floor_height"]
+    floor_point = normalize_points(
+        torch.tensor([0.0, 0.0, floor_height]), outputs.dataparser_transform, float(outputs.dataparser_scale)
+    )
+    support = model.support_plane
+    assert support.has_plane and abs(float(support.height(floor_point))) < 0.02
+    normal, offset = support.plane[:3], support.plane[3]
+    disc_radius = float(torch.sqrt(1.0 - offset**2))
+    angles = torch.linspace(0.0, 2.0 * torch.pi, 17)[:-1]
+    ring = torch.stack([torch.cos(angles), torch.sin(angles), torch.zeros_like(angles)], dim=-1)
+    targets = 0.8 * disc_radius * ring - offset * normal  # floor points inside the sphere, all around the object
+    directions = torch.nn.functional.normalize(-ring - 2.0 * normal, dim=-1)  # down and inward, from outside
+    origins = targets - 3.0 * directions
+    rays = RayBundle(
+        origins=origins, directions=directions, pixel_area=torch.ones(len(origins), 1),
+        camera_indices=torch.zeros(len(origins), 1, dtype=torch.long),
+    )
+    model.eval()
+    with torch.no_grad():
+        rendered = model.get_outputs(rays)
+    model.train()
+    assert float(rendered["accumulation"].min()) > 0.95
+    assert float(rendered["depth"].max()) < 3.05
+    mesh = export_mesh(model, outputs, MeshExportOptions(resolution=64))
+    assert float(mesh.vertices[:, 2].min()) > floor_height - 0.01
 
 
 def test_checkpoints_are_complete_and_load_through_eval_setup(trained_run) -> None:

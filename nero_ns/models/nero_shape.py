@@ -77,10 +77,12 @@ class NeroShapeModelConfig(ModelConfig):
     """Weight of the optional mask loss (needs masks in the data)."""
     cos_anneal_steps: int = 1000
     """Steps over which the NeuS cosine is annealed to the true one."""
-    support_plane: bool = True
+    support_plane: bool = False
     """Find the plane the object stands on in the sparse points (when the data has them) and render the scene as the
     object's SDF joined with the solid below that plane: the floor inside the sphere is then a known surface, and the
-    SDF does not fuse the object's base with it. Exported meshes are cut at the plane (a flat, watertight base)."""
+    SDF does not fuse the object's base with it. Exported meshes are cut at the plane (a flat, watertight base). Off
+    by default: it helps a compact object (the material benchmark's blob) but the thin knot's geometry formed worse
+    with it in 900 s runs (see the README)."""
 
 
 class NeroShapeModel(Model):
