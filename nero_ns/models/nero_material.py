@@ -286,6 +286,30 @@ class NeroMaterialModel(Model):
         far_floor = on_floor & ~floor.within_texture(floor_points)
         return blocked | far_floor, on_floor & ~far_floor, floor_points
 
+    def incident_light(
+        self, points: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"]
+    ) -> Tuple[Float[Tensor, "*bs 3"], Bool[Tensor, "*bs"], Optional[Tensor]]:
+        """Radiance arriving at surface points from `directions` (see `light_sources`), which directions see the
+        environment, and with floor_light_use 'prior' in training the prior's error of the floor directions."""
+        blocked, on_floor, floor_points = self.light_sources(points, directions)
+        sky = ~blocked & ~on_floor
+        radiance = torch.empty(*directions.shape[:-1], 3, device=directions.device, dtype=directions.dtype)
+        # nerfstudio's frequency encoding cannot take an empty batch, so skip a kind that has no samples.
+        if sky.any():
+            radiance[sky] = self.environment_light(directions[sky])
+        floor_is_prior = self.config.floor_light_use == "prior"
+        indirect = blocked | on_floor if floor_is_prior else blocked
+        if indirect.any():
+            radiance[indirect] = self.indirect_light(points[indirect], directions[indirect])
+        floor_prior = None
+        if on_floor.any() and (self.training or not floor_is_prior):
+            floor_radiance = self.floor_light(floor_points[on_floor])
+            if floor_is_prior:
+                floor_prior = photometric_loss(radiance[on_floor], floor_radiance.detach(), self.config.photometric_loss)
+            else:
+                radiance[on_floor] = floor_radiance
+        return radiance, sky, floor_prior
+
     def _shade(
         self,
         points: Float[Tensor, "num_hits 3"],
@@ -294,28 +318,11 @@ class NeroMaterialModel(Model):
         materials: Dict[str, Tensor],
     ) -> Dict[str, Tensor]:
         """Monte Carlo shading of surface points; also the visible fraction and the mean diffuse-lobe light."""
-        record: Dict[str, Tensor] = {}
+        record: Dict[str, Optional[Tensor]] = {}
 
         def light(directions: Tensor, sample_points: Tensor) -> Tensor:
-            blocked, on_floor, floor_points = self.light_sources(sample_points, directions)
-            sky = ~blocked & ~on_floor
-            radiance = torch.empty(*directions.shape[:-1], 3, device=directions.device, dtype=directions.dtype)
-            # nerfstudio's frequency encoding cannot take an empty batch, so skip a kind that has no samples.
-            if sky.any():
-                radiance[sky] = self.environment_light(directions[sky])
-            floor_is_prior = self.config.floor_light_use == "prior"
-            indirect = blocked | on_floor if floor_is_prior else blocked
-            if indirect.any():
-                radiance[indirect] = self.indirect_light(sample_points[indirect], directions[indirect])
-            if on_floor.any() and (self.training or not floor_is_prior):
-                floor_radiance = self.floor_light(floor_points[on_floor])
-                if floor_is_prior:
-                    record["floor_prior"] = photometric_loss(
-                        radiance[on_floor], floor_radiance.detach(), self.config.photometric_loss
-                    )
-                else:
-                    radiance[on_floor] = floor_radiance
-            record["visible"], record["radiance"] = sky, radiance
+            radiance, record["visible"], record["floor_prior"] = self.incident_light(sample_points, directions)
+            record["radiance"] = radiance
             return radiance
 
         multiplier = 1 if self.training else self.config.eval_sample_multiplier
@@ -325,7 +332,7 @@ class NeroMaterialModel(Model):
             num_diffuse=num_diffuse, num_specular=self.config.num_specular_samples * multiplier,
         )
         shading["visibility"] = record["visible"].float().mean(dim=-1, keepdim=True)
-        if "floor_prior" in record:
+        if record["floor_prior"] is not None:
             shading["floor_prior"] = record["floor_prior"]
         # Cosine samples come first: their mean radiance estimates irradiance / pi, the light of the diffuse lobe.
         shading["diffuse_light"] = record["radiance"][:, :num_diffuse].mean(dim=1)
