@@ -58,6 +58,16 @@ def test_loads_newest_checkpoint_with_its_weights(stage_one_config):
     assert model.query_sdf(points)[:, 0].tolist() == pytest.approx([-0.5, 0.0, 0.4], abs=1e-4)
 
 
+def test_checkpoint_from_before_the_support_plane_loads_without_one(stage_one_config):
+    """Stage I checkpoints written before `support_plane` existed have no plane buffer: they load with none."""
+    checkpoint_path = stage_one_config.parent / "nerfstudio_models" / "step-000000007.ckpt"
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    state["pipeline"].pop("_model.support_plane.plane")
+    torch.save(state, checkpoint_path)
+    model, _, _ = load_stage_one(stage_one_config)
+    assert not model.support_plane.has_plane
+
+
 def one_line_error(config_path: Path) -> str:
     with pytest.raises(NeroInputError) as error:
         load_stage_one(config_path)

@@ -47,7 +47,6 @@ def find_support_plane(
     return torch.tensor(plane, dtype=torch.float32)
 
 
-
 class SupportPlane(nn.Module):
     """The support plane (n, d) as a buffer kept in checkpoints (all zeros: none), with the geometry both stages
     need: ray hits, and the SDF cut at the plane or joined with the solid below it."""

@@ -2,9 +2,10 @@
 
 Camera rays are cast against a mesh of the Stage I SDF (extracted once, then kept in every checkpoint); each hit is
 shaded with GGX + Lambert by `monte_carlo_shade`, where a sampled direction sees the learned indirect light when the
-mesh blocks it, the floor light when it meets the support plane (found in the sparse points), and the environment
-light otherwise. Rays that miss the mesh take the frozen Stage I far field, volume rendered from the sphere exit as
-in Stage I. Renders average several rays per pixel, so silhouette pixels are blends as in photos.
+mesh blocks it or it meets the support plane (found in the sparse points; the indirect light is tied there to the
+floor light by a prior, or the floor light is used as it is), and the environment light otherwise. Rays that miss
+the mesh take the frozen Stage I far field, volume rendered from the sphere exit as in Stage I, or the floor light
+where they meet the floor inside the sphere. Renders average several rays per pixel, so silhouette pixels are blends as in photos.
 """
 
 from __future__ import annotations
@@ -344,7 +345,7 @@ class NeroMaterialModel(Model):
         distance, hit, _, hit_points = self.raycaster.first_hit(origins, directions)
         floor = self._floor()
         if floor is not None:
-            # The floor is not in the mesh: a camera ray that reaches it first sees the background there.
+            # The floor is not in the mesh: a camera ray that reaches it first sees the floor or the background.
             meets_floor, floor_points, floor_distance = floor.support.intersect(origins, directions)
             hit = hit & self._object_first(distance, floor_distance)
 

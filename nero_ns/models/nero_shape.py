@@ -137,6 +137,11 @@ class NeroShapeModel(Model):
             return 1.0
         return min(1.0, self.step / self.config.cos_anneal_steps)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Checkpoints written before the support plane existed load without one."""
+        state_dict.setdefault(prefix + "support_plane.plane", torch.zeros(4))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # ------------------------------------------------------------------ geometry queries (exporters, evaluation)
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
         """Signed distance of the object in the normalized frame (negative inside), cut at the support plane when one
