@@ -5,7 +5,8 @@ shaded with GGX + Lambert by `monte_carlo_shade`, where a sampled direction sees
 mesh blocks it or it meets the support plane (found in the sparse points; the indirect light is tied there to the
 floor light by a prior, or the floor light is used as it is), and the environment light otherwise. Rays that miss
 the mesh take the frozen Stage I far field, volume rendered from the sphere exit as in Stage I, or the floor light
-where they meet the floor inside the sphere. Renders average several rays per pixel, so silhouette pixels are blends as in photos.
+where they meet the floor inside the sphere. Renders average several rays per pixel, so silhouette pixels are
+blends as in photos.
 """
 
 from __future__ import annotations
@@ -306,7 +307,9 @@ class NeroMaterialModel(Model):
         if on_floor.any() and (self.training or not floor_is_prior):
             floor_radiance = self.floor_light(floor_points[on_floor])
             if floor_is_prior:
-                floor_prior = photometric_loss(radiance[on_floor], floor_radiance.detach(), self.config.photometric_loss)
+                floor_prior = photometric_loss(
+                    radiance[on_floor], floor_radiance.detach(), self.config.photometric_loss
+                )
             else:
                 radiance[on_floor] = floor_radiance
         return radiance, sky, floor_prior
