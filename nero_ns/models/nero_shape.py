@@ -138,8 +138,10 @@ class NeroShapeModel(Model):
         return min(1.0, self.step / self.config.cos_anneal_steps)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Checkpoints written before the support plane existed load without one."""
-        state_dict.setdefault(prefix + "support_plane.plane", torch.zeros(4))
+        """Checkpoints written before the support plane existed load without one. Only a state that holds this
+        model's weights gets the empty plane: nerfstudio's pipeline also loads its own keys through here."""
+        if prefix + "sdf_field.variance" in state_dict:
+            state_dict.setdefault(prefix + "support_plane.plane", torch.zeros(4))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ geometry queries (exporters, evaluation)
