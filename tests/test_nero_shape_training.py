@@ -16,6 +16,7 @@ from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.evaluation.geometry import geometry_metrics
 from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh
 from nero_runs import photometric_loss_on_fixed_batches, setup_trainer, small_shape_config
+from test_stage_one_loading import write_stage_one_run
 
 STEPS = 200
 
@@ -24,7 +25,6 @@ STEPS = 200
 def trained_run(tiny_scene: Path, tmp_path_factory: pytest.TempPathFactory):
     torch.manual_seed(0)
     config = small_shape_config(tiny_scene, tmp_path_factory.mktemp("runs"), STEPS)
-    config.pipeline.model.support_plane = True  # the tiny scene stands on a floor
     trainer = setup_trainer(config)
     fixed_batches = [trainer.pipeline.datamanager.next_train(0) for _ in range(4)]
     initial_mesh = export_mesh(
@@ -52,12 +52,12 @@ def test_exported_mesh_moves_toward_the_ground_truth(trained_run, tiny_scene: Pa
     assert after < 0.2 and after < 0.65 * before, (before, after)
 
 
-def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(trained_run, tiny_scene: Path) -> None:
-    """The tiny scene's floor is found in its sparse points; rays going down onto it inside the sphere stop there
-    (opaque, no depth beyond it), and the exported mesh stands on it without going below."""
-    _, trainer, _, _, _ = trained_run
-    model = trainer.pipeline.model
-    outputs = trainer.pipeline.datamanager.train_dataparser_outputs
+def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp_path: Path) -> None:
+    """With support-plane True, the tiny scene's floor is found in its sparse points; rays going down onto it inside
+    the sphere stop there (opaque, no depth beyond it), even before training; below it is floor, not object."""
+    run = write_stage_one_run(tiny_scene, tmp_path / "plane", support_plane=True)
+    _, pipeline, _, _ = eval_setup(run, test_mode="test")
+    model, outputs = pipeline.model, pipeline.datamanager.train_dataparser_outputs
     floor_height = json.loads((tiny_scene / "gt" / "materials.json").read_text())["floor_height"]
     floor_point = normalize_points(
         torch.tensor([0.0, 0.0, floor_height]), outputs.dataparser_transform, float(outputs.dataparser_scale)
@@ -75,14 +75,13 @@ def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(trained_run, tiny_sce
         origins=origins, directions=directions, pixel_area=torch.ones(len(origins), 1),
         camera_indices=torch.zeros(len(origins), 1, dtype=torch.long),
     )
-    model.eval()
     with torch.no_grad():
         rendered = model.get_outputs(rays)
-    model.train()
     assert float(rendered["accumulation"].min()) > 0.95
     assert float(rendered["depth"].max()) < 3.05
-    mesh = export_mesh(model, outputs, MeshExportOptions(resolution=64))
-    assert float(mesh.vertices[:, 2].min()) > floor_height - 0.01
+    below_floor = -(offset + 0.1) * normal  # under the object's center, in the solid floor
+    with torch.no_grad():
+        assert float(model.scene_sdf(below_floor[None])) < 0 < float(model.query_sdf(below_floor[None]))
 
 
 def test_checkpoints_are_complete_and_load_through_eval_setup(trained_run) -> None:
