@@ -363,10 +363,11 @@ class NeroMaterialModel(Model):
             # Camera rays that miss the object and meet the textured floor show the floor light directly.
             floor_rays = meets_floor & ~hit & floor.within_texture(floor_points)
             floor_seen = floor_rays & (floor_points.norm(dim=-1) < 1.0)
-            if self.training:
-                outputs_floor = {"floor_rays": floor_rays, "floor_rgb_linear": floor(floor_points[floor_rays])}
-            if floor_seen.any():
-                rgb_linear[floor_seen] = floor(floor_points[floor_seen]).detach()
+            if self.training or floor_seen.any():
+                floor_rgb = floor(floor_points[floor_rays])
+                rgb_linear[floor_seen] = floor_rgb[floor_seen[floor_rays]].detach()
+                if self.training:
+                    outputs_floor = {"floor_rays": floor_rays, "floor_rgb_linear": floor_rgb}
         background = ~hit & ~floor_seen
         if background.any():
             rgb_linear[background] = self._far_field_background(ray_bundle.flatten()[background])

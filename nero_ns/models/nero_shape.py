@@ -162,13 +162,12 @@ class NeroShapeModel(Model):
         samples = self.inside_sampler(ray_bundle, sdf_fn=lambda s: self.scene_sdf(s.frustums.get_positions()))
         positions = samples.frustums.get_positions()
         directions = samples.frustums.directions
-        sdf, features, object_gradient = self.sdf_field.sdf_feature_gradient(positions, create_graph=self.training)
-        gradient = object_gradient
-        if self.support_plane.has_plane:
-            height = self.support_plane.height(positions)
-            floor_first = height < sdf
-            sdf = torch.where(floor_first, height, sdf)
-            gradient = torch.where(floor_first, self.support_plane.plane[:3].expand_as(gradient), gradient)
+        object_sdf, features, object_gradient = self.sdf_field.sdf_feature_gradient(
+            positions, create_graph=self.training
+        )
+        sdf = self.support_plane.with_floor(positions, object_sdf)
+        floor_first = sdf < object_sdf  # never without a plane
+        gradient = torch.where(floor_first, self.support_plane.plane[:3].expand_as(object_gradient), object_gradient)
         normals = torch.nn.functional.normalize(gradient, dim=-1)
         assert samples.deltas is not None
         alpha = self.sdf_field.get_alpha(sdf, gradient, directions, samples.deltas, self.cos_anneal_ratio())
