@@ -193,9 +193,10 @@ def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run
     assert after < 0.9 * before
 
 
-def test_floor_directions_take_the_floor_light_or_the_indirect_light_tied_to_it(trained_run):
-    """Light going down onto the floor beside the object: with floor-light-use 'prior' (the default) it is the
-    indirect light, and training adds the prior's error against the floor light; with 'direct' it is the floor light."""
+def test_floor_directions_take_the_indirect_light_or_the_floor_light(trained_run):
+    """Light going down onto the floor beside the object: with floor-light-use 'indirect' (the default) it is the
+    indirect light; 'prior' adds in training the prior's error against the floor light; 'direct' gives the floor
+    light itself."""
     model = trained_run["trainer"].pipeline.model
     support = model.floor_light.support
     normal, offset = support.plane[:3], support.plane[3]
@@ -203,15 +204,19 @@ def test_floor_directions_take_the_floor_light_or_the_indirect_light_tied_to_it(
     ring = torch.stack([torch.cos(angles), torch.sin(angles), torch.zeros_like(angles)], dim=-1)
     points = 1.5 * ring - (offset - 0.05) * normal
     down = -normal.expand_as(points)
-    assert model.config.floor_light_use == "prior"
+    assert model.config.floor_light_use == "indirect"
     model.train()
     try:
         with torch.no_grad():
             radiance, sky, floor_prior = model.incident_light(points, down)
             indirect = model.indirect_light(points, down)
             floor = model.floor_light(points - 0.05 * normal)
-        assert not bool(sky.any()) and torch.allclose(radiance, indirect)
+        assert not bool(sky.any()) and torch.allclose(radiance, indirect) and floor_prior is None
+        model.config.floor_light_use = "prior"
+        with torch.no_grad():
+            radiance, _, floor_prior = model.incident_light(points, down)
         expected = photometric_loss(indirect, floor, model.config.photometric_loss)
+        assert torch.allclose(radiance, indirect)
         assert floor_prior is not None and float(floor_prior) > 0 and torch.isclose(floor_prior, expected)
         model.config.floor_light_use = "direct"
         with torch.no_grad():
@@ -219,7 +224,7 @@ def test_floor_directions_take_the_floor_light_or_the_indirect_light_tied_to_it(
         assert floor_prior is None and torch.allclose(radiance, floor, atol=1e-6)
         assert not torch.allclose(floor, indirect, atol=1e-3)
     finally:
-        model.config.floor_light_use = "prior"
+        model.config.floor_light_use = "indirect"
         model.eval()
 
 

@@ -54,7 +54,8 @@ def test_exported_mesh_moves_toward_the_ground_truth(trained_run, tiny_scene: Pa
 
 def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp_path: Path) -> None:
     """With support-plane True, the tiny scene's floor is found in its sparse points; rays going down onto it inside
-    the sphere stop there (opaque, no depth beyond it), even before training; below it is floor, not object."""
+    the sphere stop there (opaque, no depth beyond it), even before training; below it is floor, not object. Training
+    joins the floor only from support-plane-start-step on."""
     run = write_stage_one_run(tiny_scene, tmp_path / "plane", support_plane=True)
     _, pipeline, _, _ = eval_setup(run, test_mode="test")
     model, outputs = pipeline.model, pipeline.datamanager.train_dataparser_outputs
@@ -82,6 +83,15 @@ def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp
     below_floor = -(offset + 0.1) * normal  # under the object's center, in the solid floor
     with torch.no_grad():
         assert float(model.scene_sdf(below_floor[None])) < 0 < float(model.query_sdf(below_floor[None]))
+    model.train()  # in training the floor is joined from support-plane-start-step on
+    try:
+        with torch.no_grad():
+            model.step = model.config.support_plane_start_step - 1
+            assert float(model.scene_sdf(below_floor[None])) > 0
+            model.step = model.config.support_plane_start_step
+            assert float(model.scene_sdf(below_floor[None])) < 0
+    finally:
+        model.eval()
 
 
 def test_checkpoints_are_complete_and_load_through_eval_setup(trained_run) -> None:

@@ -102,11 +102,12 @@ class NeroMaterialModelConfig(ModelConfig):
     floor_loss_mult: float = 1.0
     """Weight of the photometric loss of the floor light on the training rays that miss the object and meet the
     textured part of the floor."""
-    floor_light_use: Literal["direct", "prior"] = "prior"
-    """How light directions that meet the textured floor are lit. 'direct': by the floor light. 'prior': by the
-    indirect light (by point and direction), pulled toward the floor light by `floor_prior_loss_mult`: a near mirror
-    shows the floor through the Stage I normals, and where those are off the exact floor lands in the wrong place,
-    which the material field can only blur away with roughness."""
+    floor_light_use: Literal["indirect", "prior", "direct"] = "indirect"
+    """How light directions that meet the textured floor are lit. 'indirect': by the indirect light (by point and
+    direction), as other directions the scene blocks; the floor light then shows the floor to camera rays only.
+    'prior': the same, pulled toward the floor light by `floor_prior_loss_mult`. 'direct': by the floor light. A near
+    mirror shows the floor through the Stage I normals; where those are off, the exact floor lands in the wrong place,
+    which the material field can only blur away with roughness (the README has the figures)."""
     floor_prior_loss_mult: float = 0.1
     """Weight of the prior (photometric loss on linear radiance) tying the indirect light of floor directions to the
     floor light, with floor_light_use 'prior'."""
@@ -299,19 +300,19 @@ class NeroMaterialModel(Model):
         # nerfstudio's frequency encoding cannot take an empty batch, so skip a kind that has no samples.
         if sky.any():
             radiance[sky] = self.environment_light(directions[sky])
-        floor_is_prior = self.config.floor_light_use == "prior"
-        indirect = blocked | on_floor if floor_is_prior else blocked
+        use = self.config.floor_light_use
+        indirect = blocked if use == "direct" else blocked | on_floor
         if indirect.any():
             radiance[indirect] = self.indirect_light(points[indirect], directions[indirect])
         floor_prior = None
-        if on_floor.any() and (self.training or not floor_is_prior):
+        if on_floor.any() and (use == "direct" or (use == "prior" and self.training)):
             floor_radiance = self.floor_light(floor_points[on_floor])
-            if floor_is_prior:
+            if use == "direct":
+                radiance[on_floor] = floor_radiance
+            else:
                 floor_prior = photometric_loss(
                     radiance[on_floor], floor_radiance.detach(), self.config.photometric_loss
                 )
-            else:
-                radiance[on_floor] = floor_radiance
         return radiance, sky, floor_prior
 
     def _shade(

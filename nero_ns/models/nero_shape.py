@@ -83,6 +83,11 @@ class NeroShapeModelConfig(ModelConfig):
     SDF does not fuse the object's base with it. Exported meshes are cut at the plane (a flat, watertight base). Off
     by default: it helps a compact object (the material benchmark's blob) but the thin knot's geometry formed worse
     with it in 900 s runs (see the README)."""
+    support_plane_start_step: int = 300
+    """Training step from which the support plane is joined to the SDF (always outside training). Before it, the
+    far field shows the floor inside the sphere as well, and the object's SDF forms down to where the object meets
+    the floor; joined from step 0, the exact floor explained the lower part of a thin mirror-like object (the
+    material benchmark's knot, which reflects the floor) and that part never formed."""
 
 
 class NeroShapeModel(Model):
@@ -150,9 +155,15 @@ class NeroShapeModel(Model):
         was found; differentiable, so callers that only need values wrap it in torch.no_grad."""
         return self.support_plane.clip_sdf(positions, self.sdf_field.get_sdf(positions))
 
+    def floor_joined(self) -> bool:
+        """Whether rays meet the support plane inside the sphere now (see `support_plane_start_step`)."""
+        started = not self.training or self.step >= self.config.support_plane_start_step
+        return self.support_plane.has_plane and started
+
     def scene_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
-        """Signed distance of what rays meet inside the sphere: the object and, when found, the floor."""
-        return self.support_plane.with_floor(positions, self.sdf_field.get_sdf(positions))
+        """Signed distance of what rays meet inside the sphere: the object and, once joined, the floor."""
+        sdf = self.sdf_field.get_sdf(positions)
+        return self.support_plane.with_floor(positions, sdf) if self.floor_joined() else sdf
 
     # ------------------------------------------------------------------ rendering
     def _inside(self, ray_bundle: RayBundle, near: Tensor, far: Tensor) -> Dict[str, Tensor]:
@@ -165,8 +176,8 @@ class NeroShapeModel(Model):
         object_sdf, features, object_gradient = self.sdf_field.sdf_feature_gradient(
             positions, create_graph=self.training
         )
-        sdf = self.support_plane.with_floor(positions, object_sdf)
-        floor_first = sdf < object_sdf  # never without a plane
+        sdf = self.support_plane.with_floor(positions, object_sdf) if self.floor_joined() else object_sdf
+        floor_first = sdf < object_sdf  # never without the floor
         gradient = torch.where(floor_first, self.support_plane.plane[:3].expand_as(object_gradient), object_gradient)
         normals = torch.nn.functional.normalize(gradient, dim=-1)
         assert samples.deltas is not None
