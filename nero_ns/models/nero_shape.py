@@ -155,15 +155,15 @@ class NeroShapeModel(Model):
         was found; differentiable, so callers that only need values wrap it in torch.no_grad."""
         return self.support_plane.clip_sdf(positions, self.sdf_field.get_sdf(positions))
 
-    def floor_joined(self) -> bool:
-        """Whether rays meet the support plane inside the sphere now (see `support_plane_start_step`)."""
+    def join_floor(self, positions: Float[Tensor, "*bs 3"], sdf: Float[Tensor, "*bs 1"]) -> Float[Tensor, "*bs 1"]:
+        """The object's `sdf` at `positions` joined with the solid below the support plane, once the plane takes part
+        (from `support_plane_start_step` in training, always outside it); otherwise `sdf` itself."""
         started = not self.training or self.step >= self.config.support_plane_start_step
-        return self.support_plane.has_plane and started
+        return self.support_plane.with_floor(positions, sdf) if started else sdf
 
     def scene_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
         """Signed distance of what rays meet inside the sphere: the object and, once joined, the floor."""
-        sdf = self.sdf_field.get_sdf(positions)
-        return self.support_plane.with_floor(positions, sdf) if self.floor_joined() else sdf
+        return self.join_floor(positions, self.sdf_field.get_sdf(positions))
 
     # ------------------------------------------------------------------ rendering
     def _inside(self, ray_bundle: RayBundle, near: Tensor, far: Tensor) -> Dict[str, Tensor]:
@@ -176,7 +176,7 @@ class NeroShapeModel(Model):
         object_sdf, features, object_gradient = self.sdf_field.sdf_feature_gradient(
             positions, create_graph=self.training
         )
-        sdf = self.support_plane.with_floor(positions, object_sdf) if self.floor_joined() else object_sdf
+        sdf = self.join_floor(positions, object_sdf)
         floor_first = sdf < object_sdf  # never without the floor
         gradient = torch.where(floor_first, self.support_plane.plane[:3].expand_as(object_gradient), object_gradient)
         normals = torch.nn.functional.normalize(gradient, dim=-1)
