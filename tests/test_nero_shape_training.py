@@ -3,6 +3,8 @@ checkpoints are atomic, load through nerfstudio's eval_setup and resume training
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from nerfstudio.utils.eval_utils import eval_setup
 from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.evaluation.geometry import geometry_metrics
 from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh
+from nero_ns.method_configs import nero_shape
 from nero_runs import photometric_loss_on_fixed_batches, setup_trainer, small_shape_config
 from test_stage_one_loading import write_stage_one_run
 
@@ -55,8 +58,10 @@ def test_exported_mesh_moves_toward_the_ground_truth(trained_run, tiny_scene: Pa
 def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp_path: Path) -> None:
     """With support-plane True, the tiny scene's floor is found in its sparse points; rays going down onto it inside
     the sphere stop there (opaque, no depth beyond it), even before training; below it is floor, not object. Training
-    joins the floor only from support-plane-start-step on."""
-    run = write_stage_one_run(tiny_scene, tmp_path / "plane", support_plane=True)
+    joins the floor only from support-plane-start-step on. The untrained SDF is a sphere of radius 0.8, which reaches
+    below the floor, so the cut has something to cut."""
+    sphere = dataclasses.replace(nero_shape.config.pipeline.model.sdf_field, init_radius=0.8)
+    run = write_stage_one_run(tiny_scene, tmp_path / "plane", support_plane=True, sdf_field=sphere)
     _, pipeline, _, _ = eval_setup(run, test_mode="test")
     model, outputs = pipeline.model, pipeline.datamanager.train_dataparser_outputs
     floor_height = json.loads((tiny_scene / "gt" / "materials.json").read_text())["floor_height"]
@@ -80,17 +85,23 @@ def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp
         rendered = model.get_outputs(rays)
     assert float(rendered["accumulation"].min()) > 0.95
     assert float(rendered["depth"].max()) < 3.05
-    below_floor = -(offset + 0.1) * normal  # under the object's center, in the solid floor
+    assert float(offset) + 0.05 < 0.8  # the sphere reaches below the floor
+    in_sphere_below_floor = -(offset + 0.05) * normal
     with torch.no_grad():
-        assert float(model.scene_sdf(below_floor[None])) < 0 < float(model.query_sdf(below_floor[None]))
+        assert float(model.sdf_field.get_sdf(in_sphere_below_floor[None])) < 0
+        point = in_sphere_below_floor[None]
+        assert float(model.scene_sdf(point)) < 0 < float(model.query_sdf(point))
+    mesh = export_mesh(model, outputs, MeshExportOptions(resolution=64))
+    assert float(mesh.vertices[:, 2].min()) > floor_height - 0.01
     model.train()  # in training the floor is joined from support-plane-start-step on
     model.config.support_plane_start_step = 300
+    deep_below_floor = -(offset + 0.2) * normal  # outside the init sphere: only the floor is solid there
     try:
         with torch.no_grad():
             model.step = 299
-            assert float(model.scene_sdf(below_floor[None])) > 0
+            assert float(model.scene_sdf(deep_below_floor[None])) > 0
             model.step = 300
-            assert float(model.scene_sdf(below_floor[None])) < 0
+            assert float(model.scene_sdf(deep_below_floor[None])) < 0
     finally:
         model.eval()
 
