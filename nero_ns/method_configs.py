@@ -48,6 +48,11 @@ nero_shape = MethodSpecification(
                 "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
+            # The floor texture (used with --pipeline.model.support-plane True): a dense grid, as in nero-material.
+            "floor": {
+                "optimizer": AdamOptimizerConfig(lr=2e-2, eps=1e-15),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=0),
+            },
         },
         viewer=ViewerConfig(num_rays_per_chunk=1024),
         vis="viewer",

@@ -57,8 +57,10 @@ def test_exported_mesh_moves_toward_the_ground_truth(trained_run, tiny_scene: Pa
 
 def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp_path: Path) -> None:
     """With support-plane True, the tiny scene's floor is found in its sparse points; rays going down onto it inside
-    the sphere stop there (opaque, no depth beyond it), even before training; below it is floor, not object. Training
-    joins the floor only from support-plane-start-step on. The untrained SDF is a sphere of radius 0.8, which reaches
+    the sphere stop there (opaque, no depth beyond it), even before training, and take the floor texture's colour;
+    below it is floor, not object. Training
+    joins the floor only from support-plane-start-step on, and keeps the object's SDF trainable next to it. The
+    untrained SDF is a sphere of radius 0.8, which reaches
     below the floor, so the cut has something to cut."""
     sphere = dataclasses.replace(nero_shape.config.pipeline.model.sdf_field, init_radius=0.8)
     run = write_stage_one_run(tiny_scene, tmp_path / "plane", support_plane=True, sdf_field=sphere)
@@ -85,6 +87,22 @@ def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp
         rendered = model.get_outputs(rays)
     assert float(rendered["accumulation"].min()) > 0.95
     assert float(rendered["depth"].max()) < 3.05
+    # The floor's colour is the floor texture's: one colour per floor point, whatever the view (two views from
+    # either side; a sharp surface, as after training, so that the colour is not blurred along the ray).
+    tangents = torch.stack([-torch.sin(angles), torch.cos(angles), torch.zeros_like(angles)], dim=-1)
+    with torch.no_grad():
+        model.sdf_field.variance.fill_(0.7)  # inv_s = exp(7)
+        pattern = 0.5 * torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        model.floor_texture.log_texture[0].copy_(pattern)
+        texture = model.floor_texture.radiance(support, targets)
+        for side in (0.7, -0.7):
+            views = torch.nn.functional.normalize(-ring + side * tangents - 2.0 * normal, dim=-1)
+            seen = model.get_outputs(RayBundle(
+                origins=targets - 3.0 * views, directions=views, pixel_area=torch.ones(len(origins), 1),
+                camera_indices=torch.zeros(len(origins), 1, dtype=torch.long),
+            ))["rgb_linear"]
+            assert torch.allclose(seen, texture, atol=0.03), (seen - texture).abs().max()
+    assert float(texture.std()) > 0.05
     assert float(offset) + 0.05 < 0.8  # the sphere reaches below the floor
     in_sphere_below_floor = -(offset + 0.05) * normal
     with torch.no_grad():
@@ -102,6 +120,17 @@ def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp
             assert float(model.scene_sdf(deep_below_floor[None])) > 0
             model.step = 300
             assert float(model.scene_sdf(deep_below_floor[None])) < 0
+        # A ray skimming the floor beside the object: the floor is nearer than the object at every sample, yet the
+        # object's SDF gets a gradient there (floor and object are two surfaces, not one SDF's min).
+        tangent, bitangent, foot = support.frame()
+        skimming = RayBundle(
+            origins=(foot + 0.03 * normal + 0.6 * bitangent - 3.0 * tangent)[None], directions=tangent[None],
+            pixel_area=torch.ones(1, 1), camera_indices=torch.zeros(1, 1, dtype=torch.long),
+        )
+        model.zero_grad()
+        model.get_outputs(skimming)["rgb_linear"].sum().backward()
+        object_gradient = sum(float(p.grad.abs().sum()) for p in model.sdf_field.parameters() if p.grad is not None)
+        assert object_gradient > 0
     finally:
         model.eval()
 

@@ -11,50 +11,40 @@ ray cast once from the fixed geometry, so the floor under the object is dark for
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Tuple, Type
+from typing import Type
 
 import torch
 from jaxtyping import Bool, Float
-from nerfstudio.configs.base_config import InstantiateConfig
-from nerfstudio.field_components.activations import trunc_exp
-from torch import Tensor, nn
+from torch import Tensor
 
 from nero_ns.components.brdf import sample_cosine_hemisphere
 from nero_ns.components.raycast import MeshRaycaster
 from nero_ns.components.support_plane import SupportPlane
+from nero_ns.fields.floor_texture import FloorTexture, FloorTextureConfig
 
 
 @dataclass
-class FloorLightConfig(InstantiateConfig):
-    """Floor texture (dense grids at several resolutions, summed in log radiance) times ray-cast sky visibility."""
+class FloorLightConfig(FloorTextureConfig):
+    """Floor texture times ray-cast sky visibility."""
 
     _target: Type = field(default_factory=lambda: FloorLight)
     half_size: float = 2.0
     """Half the width of the textured square of the floor, centered under the object (normalized units; the object
     fits in the unit sphere). Light directions meeting the floor farther out take the indirect light, by point and
     direction: out there the floor may hold other objects, which the texture cannot place."""
-    resolutions: Tuple[int, ...] = (8, 32, 128)
-    """Texels per side of each grid: the coarse ones carry the light under the object, which no camera sees."""
     visibility_resolution: int = 96
     """Texels per side of the sky-visibility map (ray cast once)."""
     visibility_samples: int = 256
     """Cosine-weighted directions per visibility texel."""
-    init_radiance: float = 0.3
-    """Linear radiance of the texture at the start."""
 
 
-class FloorLight(nn.Module):
-    """Linear radiance leaving points of the support plane (treated as diffuse: the same in every direction)."""
+class FloorLight(FloorTexture):
+    """Linear radiance leaving points of the support plane: the texture is the floor in open sky."""
 
     def __init__(self, config: FloorLightConfig) -> None:
-        super().__init__()
+        super().__init__(config)
         self.config = config
-        self.log_texture = nn.ParameterList(
-            [nn.Parameter(torch.zeros(1, 3, resolution, resolution)) for resolution in config.resolutions]
-        )
-        self.log_init = math.log(config.init_radiance)
         resolution = config.visibility_resolution
         self.support = SupportPlane()
         # Negative until ray cast from the mesh.
@@ -69,33 +59,17 @@ class FloorLight(nn.Module):
         self.support.set_plane(plane)
         self.sky_visibility.fill_(-1.0)
 
-    def _texture_coordinates(self, points: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 2"]:
-        """Points of the plane in [-1, 1]^2 over the textured square (outside it beyond)."""
-        tangent, bitangent, center = self.support.frame()
-        relative = points - center
-        return torch.stack([relative @ tangent, relative @ bitangent], dim=-1) / self.config.half_size
-
-    @staticmethod
-    def _sample(grid: Float[Tensor, "1 C H W"], coordinates: Float[Tensor, "num 2"]) -> Float[Tensor, "num C"]:
-        values = nn.functional.grid_sample(
-            grid, coordinates[None, :, None, :], mode="bilinear", padding_mode="border", align_corners=False
-        )
-        return values[0, :, :, 0].T
-
     def within_texture(self, points: Float[Tensor, "*bs 3"]) -> Bool[Tensor, "*bs"]:
         """Whether plane points lie on the textured square."""
-        return (self._texture_coordinates(points).abs() <= 1.0).all(dim=-1)
+        return self.within(self.support, points)
 
     def unshadowed(self, points: Float[Tensor, "num 3"]) -> Float[Tensor, "num 3"]:
         """The texture: radiance the floor would leave if the object did not hide part of its sky."""
-        coordinates = self._texture_coordinates(points)
-        log_radiance = sum(self._sample(grid, coordinates) for grid in self.log_texture)
-        return trunc_exp(log_radiance + self.log_init)
+        return self.radiance(self.support, points)
 
     def forward(self, points: Float[Tensor, "num 3"]) -> Float[Tensor, "num 3"]:
         """Radiance leaving plane points: the texture times the sky visibility."""
-        coordinates = self._texture_coordinates(points)
-        visibility = self._sample(self.sky_visibility, coordinates).clamp(min=0.0)
+        visibility = self.sample(self.sky_visibility, self.texture_coordinates(self.support, points)).clamp(min=0.0)
         return self.unshadowed(points) * visibility
 
     @torch.no_grad()

@@ -23,6 +23,7 @@ from nero_ns.components.support_plane import SupportPlane
 from nero_ns.evaluation.image_metrics import ImageMetrics
 from nero_ns.models.photometric import PhotometricLossKind, linear_target, photometric_loss
 from nero_ns.fields.far_field import FarFieldConfig
+from nero_ns.fields.floor_texture import FloorTextureConfig
 from nero_ns.fields.sdf_field import NeroSDFFieldConfig
 from nero_ns.fields.shading_field import NeroShadingFieldConfig, PlainRadianceFieldConfig
 
@@ -83,6 +84,9 @@ class NeroShapeModelConfig(ModelConfig):
     SDF does not fuse the object's base with it. Exported meshes are cut at the plane (a flat, watertight base). Off
     by default: it helps a compact object (the material benchmark's blob) but the thin knot's geometry formed worse
     with it in 900 s runs (see the README)."""
+    floor_texture: FloorTextureConfig = field(default_factory=FloorTextureConfig)
+    """Diffuse colour of the floor inside the sphere (with support_plane): one colour per floor point from every
+    view, so the floor cannot show what the object in front of it reflects."""
     support_plane_start_step: int = 0
     """Training step from which the support plane is joined to the SDF (always outside training); until then the
     far field shows the floor inside the sphere as well. In the material benchmark, 300 let the thin knot form down
@@ -116,6 +120,7 @@ class NeroShapeModel(Model):
         self.support_plane = SupportPlane()
         if self.config.support_plane:
             self.support_plane.fit(metadata.get("points3D_xyz"))
+        self.floor_texture = self.config.floor_texture.setup()
         self.image_metrics = ImageMetrics()
         self.step = 0
 
@@ -124,6 +129,7 @@ class NeroShapeModel(Model):
         return {
             "fields": list(self.sdf_field.parameters()) + list(self.shading_field.parameters()),
             "far_field": list(self.far_field.parameters()),
+            "floor": list(self.floor_texture.parameters()),
         }
 
     def get_training_callbacks(
@@ -143,10 +149,13 @@ class NeroShapeModel(Model):
         return min(1.0, self.step / self.config.cos_anneal_steps)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Checkpoints written before the support plane existed load without one. Only a state that holds this
-        model's weights gets the empty plane: nerfstudio's pipeline also loads its own keys through here."""
+        """Checkpoints written before the support plane and the floor texture existed load with an empty plane and
+        the initial texture. Only a state that holds this model's weights gets them: nerfstudio's pipeline also
+        loads its own keys through here."""
         if prefix + "sdf_field.variance" in state_dict:
             state_dict.setdefault(prefix + "support_plane.plane", torch.zeros(4))
+            for name, value in self.floor_texture.state_dict().items():
+                state_dict.setdefault(f"{prefix}floor_texture.{name}", value)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ geometry queries (exporters, evaluation)
@@ -158,8 +167,13 @@ class NeroShapeModel(Model):
     def join_floor(self, positions: Float[Tensor, "*bs 3"], sdf: Float[Tensor, "*bs 1"]) -> Float[Tensor, "*bs 1"]:
         """The object's `sdf` at `positions` joined with the solid below the support plane, once the plane takes part
         (from `support_plane_start_step` in training, always outside it); otherwise `sdf` itself."""
+        return self.support_plane.with_floor(positions, sdf) if self.floor_takes_part() else sdf
+
+    def floor_takes_part(self) -> bool:
+        """Whether rays meet the support plane: when one was found, from `support_plane_start_step` in training and
+        always outside it."""
         started = not self.training or self.step >= self.config.support_plane_start_step
-        return self.support_plane.with_floor(positions, sdf) if started else sdf
+        return started and self.support_plane.has_plane
 
     def scene_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
         """Signed distance of what rays meet inside the sphere: the object and, once joined, the floor."""
@@ -176,19 +190,41 @@ class NeroShapeModel(Model):
         object_sdf, features, object_gradient = self.sdf_field.sdf_feature_gradient(
             positions, create_graph=self.training
         )
-        sdf = self.join_floor(positions, object_sdf)
-        floor_first = sdf < object_sdf  # never without the floor
-        gradient = torch.where(floor_first, self.support_plane.plane[:3].expand_as(object_gradient), object_gradient)
-        normals = torch.nn.functional.normalize(gradient, dim=-1)
         assert samples.deltas is not None
-        alpha = self.sdf_field.get_alpha(sdf, gradient, directions, samples.deltas, self.cos_anneal_ratio())
+        ratio = self.cos_anneal_ratio()
+        alpha = self.sdf_field.get_alpha(object_sdf, object_gradient, directions, samples.deltas, ratio)
+        normals = torch.nn.functional.normalize(object_gradient, dim=-1)
+        shading = self.shading_field(positions, features, normals, -directions)
+        floor_share = torch.zeros_like(alpha)
+        if self.floor_takes_part():
+            # Two surfaces, each with its own NeuS opacity, so that the object's SDF keeps its gradient right down
+            # to the floor (a hard min of the two SDFs would give it none where the floor is nearer).
+            floor_normal = self.support_plane.plane[:3].expand_as(normals)
+            height = self.support_plane.height(positions)
+            floor_alpha = self.sdf_field.get_alpha(height, floor_normal, directions, samples.deltas, ratio)
+            floor_share = floor_alpha / (alpha + floor_alpha).clamp(min=1e-6)
+            alpha = 1.0 - (1.0 - alpha) * (1.0 - floor_alpha)
+            normals = torch.nn.functional.normalize(torch.lerp(normals, floor_normal, floor_share), dim=-1)
+            shading = self._floor_shading(shading, positions, floor_share)
         alpha = alpha * (positions.norm(dim=-1, keepdim=True) < 1.0)
         midpoints = (samples.frustums.starts + samples.frustums.ends) / 2.0
-        shading = self.shading_field(positions, features, normals, -directions)
         return {
-            "positions": positions, "sdf": sdf, "object_gradient": object_gradient, "normals": normals, "alpha": alpha,
-            "midpoints": midpoints, **{f"shading_{name}": value for name, value in shading.items()},
+            "positions": positions, "sdf": self.join_floor(positions, object_sdf), "floor_share": floor_share,
+            "object_gradient": object_gradient, "normals": normals, "alpha": alpha, "midpoints": midpoints,
+            **{f"shading_{name}": value for name, value in shading.items()},
         }
+
+    def _floor_shading(
+        self, shading: Dict[str, Tensor], positions: Float[Tensor, "*bs 3"], floor_share: Float[Tensor, "*bs 1"]
+    ) -> Dict[str, Tensor]:
+        """Each sample's shading as the mix of the object's and the floor's by the floor's share of its opacity: the
+        floor's colour is the floor texture (all diffuse), its other shading quantities zero."""
+        floor_colour = self.floor_texture.radiance(self.support_plane, positions)
+        mixed = {name: value * (1.0 - floor_share) for name, value in shading.items()}
+        colours = {
+            name: torch.lerp(shading[name], floor_colour, floor_share) for name in ("rgb", "diffuse") if name in shading
+        }
+        return {**mixed, **colours}
 
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
         near, exit_distance, crosses = intersect_unit_sphere(ray_bundle.origins, ray_bundle.directions)
@@ -243,7 +279,8 @@ class NeroShapeModel(Model):
         best = inside_weights.squeeze(-1).argmax(dim=1)
         rows = torch.arange(best.shape[0], device=best.device)
         near_surface = inside["sdf"].detach()[rows, best].squeeze(-1).abs() < self.config.occlusion_surface_threshold
-        visible = (inside_weights.squeeze(-1)[rows, best] > 0.1) & near_surface
+        on_object = inside["floor_share"][rows, best].squeeze(-1) < 0.5
+        visible = (inside_weights.squeeze(-1)[rows, best] > 0.1) & near_surface & on_object
         rows, best = rows[visible][: self.config.occlusion_rays], best[visible][: self.config.occlusion_rays]
         if rows.numel() == 0:  # no ray reaches the surface yet (early training): nothing to label
             return {}

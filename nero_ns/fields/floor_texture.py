@@ -1,0 +1,70 @@
+"""The floor the object stands on, as a diffuse texture over a square of the support plane centered under the object.
+
+Both stages draw the floor inside the unit sphere with it. A diffuse texture gives a floor point one colour from every
+view, so the floor cannot take on what a shiny object in front of it shows (a reflection changes with the view):
+those pixels stay the object's to explain.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Tuple, Type
+
+import torch
+from jaxtyping import Bool, Float
+from nerfstudio.configs.base_config import InstantiateConfig
+from nerfstudio.field_components.activations import trunc_exp
+from torch import Tensor, nn
+
+from nero_ns.components.support_plane import SupportPlane
+
+
+@dataclass
+class FloorTextureConfig(InstantiateConfig):
+    """Dense grids at several resolutions, summed in log radiance."""
+
+    _target: Type = field(default_factory=lambda: FloorTexture)
+    half_size: float = 2.0
+    """Half the width of the textured square of the floor, centered under the object (normalized units; the object
+    fits in the unit sphere)."""
+    resolutions: Tuple[int, ...] = (8, 32, 128)
+    """Texels per side of each grid: the coarse ones carry the floor where no camera sees it (under the object)."""
+    init_radiance: float = 0.3
+    """Linear radiance of the texture at the start."""
+
+
+class FloorTexture(nn.Module):
+    """Linear radiance leaving points of a support plane, the same in every direction."""
+
+    def __init__(self, config: FloorTextureConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.log_texture = nn.ParameterList(
+            [nn.Parameter(torch.zeros(1, 3, resolution, resolution)) for resolution in config.resolutions]
+        )
+        self.log_init = math.log(config.init_radiance)
+
+    def texture_coordinates(self, plane: SupportPlane, points: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 2"]:
+        """Points of (or near) the plane in [-1, 1]^2 over the textured square (outside it beyond)."""
+        tangent, bitangent, center = plane.frame()
+        relative = points - center
+        return torch.stack([relative @ tangent, relative @ bitangent], dim=-1) / self.config.half_size
+
+    @staticmethod
+    def sample(grid: Float[Tensor, "1 C H W"], coordinates: Float[Tensor, "num 2"]) -> Float[Tensor, "num C"]:
+        """Bilinear lookup of a grid over the textured square."""
+        values = nn.functional.grid_sample(
+            grid, coordinates[None, :, None, :], mode="bilinear", padding_mode="border", align_corners=False
+        )
+        return values[0, :, :, 0].T
+
+    def within(self, plane: SupportPlane, points: Float[Tensor, "*bs 3"]) -> Bool[Tensor, "*bs"]:
+        """Whether plane points lie on the textured square."""
+        return (self.texture_coordinates(plane, points).abs() <= 1.0).all(dim=-1)
+
+    def radiance(self, plane: SupportPlane, points: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 3"]:
+        """The texture at the feet of `points` on the plane."""
+        coordinates = self.texture_coordinates(plane, points).reshape(-1, 2)
+        log_radiance = sum(self.sample(grid, coordinates) for grid in self.log_texture)
+        return trunc_exp(log_radiance + self.log_init).reshape(*points.shape[:-1], 3)
