@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
+from nerfstudio.utils.eval_utils import eval_setup
 
 from nero_ns.errors import NeroInputError
 from nero_ns.method_configs import nero_shape
@@ -101,3 +103,17 @@ def test_missing_checkpoint_names_folder_and_fix(stage_one_config, tmp_path):
     message = one_line_error(copied)
     assert message.startswith(f"{tmp_path / 'run' / 'nerfstudio_models'}: no step-*.ckpt next to {copied}")
     assert "let `ns-train nero-shape` run until it saves a checkpoint" in message
+
+
+def test_a_config_written_before_a_field_existed_loads_with_its_default(tiny_scene, tmp_path):
+    """A nero-shape config.yml from before the floor texture (a field with a default factory) was added loads, in
+    our loader and in nerfstudio's eval_setup, with the field's default."""
+    run = write_stage_one_run(tiny_scene, tmp_path / "old")
+    config = yaml.load(run.read_text(), Loader=yaml.Loader)
+    del config.pipeline.model.__dict__["floor_texture"]
+    run.write_text(yaml.dump(config))
+    assert "floor_texture" not in run.read_text()
+    model, _, _ = load_stage_one(run)
+    assert model.config.floor_texture == nero_shape.config.pipeline.model.floor_texture
+    _, pipeline, _, _ = eval_setup(run, test_mode="inference")
+    assert pipeline.model.config.floor_texture.resolutions == nero_shape.config.pipeline.model.floor_texture.resolutions

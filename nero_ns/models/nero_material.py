@@ -34,6 +34,7 @@ from nero_ns.components.compositing import alphas_from_densities, weights_from_a
 from nero_ns.components.mc_shading import monte_carlo_shade
 from nero_ns.components.raycast import MeshRaycaster
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
+from nero_ns.engine.trained_runs import DefaultsForNewFields
 from nero_ns.engine.trainer import NeroTrainer, NeroTrainerConfig
 from nero_ns.errors import NeroInputError, friendly_errors
 from nero_ns.evaluation.image_metrics import ImageMetrics
@@ -53,7 +54,7 @@ MISSING_SHAPE_CONFIG = (
 
 
 @dataclass
-class NeroMaterialModelConfig(ModelConfig):
+class NeroMaterialModelConfig(DefaultsForNewFields, ModelConfig):
     """nero-material model: every part is configurable from the command line."""
 
     _target: Type = field(default_factory=lambda: NeroMaterialModel)

@@ -20,6 +20,7 @@ from nero_ns.components.compositing import alphas_from_densities, weights_from_a
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
 from nero_ns.components.sdf_tracing import march_hits_surface
 from nero_ns.components.support_plane import SupportPlane
+from nero_ns.engine.trained_runs import DefaultsForNewFields
 from nero_ns.evaluation.image_metrics import ImageMetrics
 from nero_ns.models.photometric import PhotometricLossKind, linear_target, photometric_loss
 from nero_ns.fields.far_field import FarFieldConfig
@@ -32,7 +33,7 @@ SHADING_OUTPUTS = ("diffuse", "specular", "albedo", "roughness", "metallic", "oc
 
 
 @dataclass
-class NeroShapeModelConfig(ModelConfig):
+class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """nero-shape model: every part is configurable from the command line."""
 
     _target: Type = field(default_factory=lambda: NeroShapeModel)
