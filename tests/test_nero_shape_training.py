@@ -59,8 +59,7 @@ def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp
     """With support-plane True, the tiny scene's floor is found in its sparse points; rays going down onto it inside
     the sphere stop there (opaque, no depth beyond it), even before training, and take the floor texture's colour;
     below it is floor, not object. Training
-    joins the floor only from support-plane-start-step on, and keeps the object's SDF trainable next to it. The
-    untrained SDF is a sphere of radius 0.8, which reaches
+    joins the floor only from support-plane-start-step on. The untrained SDF is a sphere of radius 0.8, which reaches
     below the floor, so the cut has something to cut."""
     sphere = dataclasses.replace(nero_shape.config.pipeline.model.sdf_field, init_radius=0.8)
     run = write_stage_one_run(tiny_scene, tmp_path / "plane", support_plane=True, sdf_field=sphere)
@@ -120,17 +119,6 @@ def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp
             assert float(model.scene_sdf(deep_below_floor[None])) > 0
             model.step = 300
             assert float(model.scene_sdf(deep_below_floor[None])) < 0
-        # A ray skimming the floor beside the object: the floor is nearer than the object at every sample, yet the
-        # object's SDF gets a gradient there (floor and object are two surfaces, not one SDF's min).
-        tangent, bitangent, foot = support.frame()
-        skimming = RayBundle(
-            origins=(foot + 0.03 * normal + 0.6 * bitangent - 3.0 * tangent)[None], directions=tangent[None],
-            pixel_area=torch.ones(1, 1), camera_indices=torch.zeros(1, 1, dtype=torch.long),
-        )
-        model.zero_grad()
-        model.get_outputs(skimming)["rgb_linear"].sum().backward()
-        object_gradient = sum(float(p.grad.abs().sum()) for p in model.sdf_field.parameters() if p.grad is not None)
-        assert object_gradient > 0
     finally:
         model.eval()
 

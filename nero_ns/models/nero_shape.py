@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Literal, Tuple, Type
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
 from nerfstudio.model_components.ray_samplers import NeuSSampler
@@ -168,13 +168,8 @@ class NeroShapeModel(Model):
     def join_floor(self, positions: Float[Tensor, "*bs 3"], sdf: Float[Tensor, "*bs 1"]) -> Float[Tensor, "*bs 1"]:
         """The object's `sdf` at `positions` joined with the solid below the support plane, once the plane takes part
         (from `support_plane_start_step` in training, always outside it); otherwise `sdf` itself."""
-        return self.support_plane.with_floor(positions, sdf) if self.floor_takes_part() else sdf
-
-    def floor_takes_part(self) -> bool:
-        """Whether rays meet the support plane: when one was found, from `support_plane_start_step` in training and
-        always outside it."""
         started = not self.training or self.step >= self.config.support_plane_start_step
-        return started and self.support_plane.has_plane
+        return self.support_plane.with_floor(positions, sdf) if started else sdf
 
     def scene_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
         """Signed distance of what rays meet inside the sphere: the object and, once joined, the floor."""
@@ -191,41 +186,34 @@ class NeroShapeModel(Model):
         object_sdf, features, object_gradient = self.sdf_field.sdf_feature_gradient(
             positions, create_graph=self.training
         )
+        sdf = self.join_floor(positions, object_sdf)
+        floor_first = sdf < object_sdf  # never without the floor
+        gradient = torch.where(floor_first, self.support_plane.plane[:3].expand_as(object_gradient), object_gradient)
+        normals = torch.nn.functional.normalize(gradient, dim=-1)
         assert samples.deltas is not None
-        ratio = self.cos_anneal_ratio()
-        alpha = self.sdf_field.get_alpha(object_sdf, object_gradient, directions, samples.deltas, ratio)
-        normals = torch.nn.functional.normalize(object_gradient, dim=-1)
-        shading = self.shading_field(positions, features, normals, -directions)
-        floor_share = torch.zeros_like(alpha)
-        if self.floor_takes_part():
-            # Two surfaces, each with its own NeuS opacity, so that the object's SDF keeps its gradient right down
-            # to the floor (a hard min of the two SDFs would give it none where the floor is nearer).
-            floor_normal = self.support_plane.plane[:3].expand_as(normals)
-            height = self.support_plane.height(positions)
-            floor_alpha = self.sdf_field.get_alpha(height, floor_normal, directions, samples.deltas, ratio)
-            floor_share = floor_alpha / (alpha + floor_alpha).clamp(min=1e-6)
-            alpha = 1.0 - (1.0 - alpha) * (1.0 - floor_alpha)
-            normals = torch.nn.functional.normalize(torch.lerp(normals, floor_normal, floor_share), dim=-1)
-            shading = self._floor_shading(shading, positions, floor_share)
+        alpha = self.sdf_field.get_alpha(sdf, gradient, directions, samples.deltas, self.cos_anneal_ratio())
         alpha = alpha * (positions.norm(dim=-1, keepdim=True) < 1.0)
         midpoints = (samples.frustums.starts + samples.frustums.ends) / 2.0
+        shading = self.shading_field(positions, features, normals, -directions)
+        if self.support_plane.has_plane:
+            shading = self._floor_shading(shading, positions, floor_first)
         return {
-            "positions": positions, "sdf": self.join_floor(positions, object_sdf), "floor_share": floor_share,
-            "object_gradient": object_gradient, "normals": normals, "alpha": alpha, "midpoints": midpoints,
+            "positions": positions, "sdf": sdf, "floor_first": floor_first, "object_gradient": object_gradient,
+            "normals": normals, "alpha": alpha, "midpoints": midpoints,
             **{f"shading_{name}": value for name, value in shading.items()},
         }
 
     def _floor_shading(
-        self, shading: Dict[str, Tensor], positions: Float[Tensor, "*bs 3"], floor_share: Float[Tensor, "*bs 1"]
+        self, shading: Dict[str, Tensor], positions: Float[Tensor, "*bs 3"], floor_first: Bool[Tensor, "*bs 1"]
     ) -> Dict[str, Tensor]:
-        """Each sample's shading as the mix of the object's and the floor's by the floor's share of its opacity: the
-        floor's colour is the floor texture (all diffuse), its other shading quantities zero."""
+        """Samples where the floor is nearer than the object take the floor texture as their colour (all diffuse);
+        the object's other shading quantities are zero there."""
         floor_colour = self.floor_texture.radiance(self.support_plane, positions)
-        mixed = {name: value * (1.0 - floor_share) for name, value in shading.items()}
+        on_object = {name: value * ~floor_first for name, value in shading.items()}
         colours = {
-            name: torch.lerp(shading[name], floor_colour, floor_share) for name in ("rgb", "diffuse") if name in shading
+            name: torch.where(floor_first, floor_colour, shading[name]) for name in ("rgb", "diffuse") if name in shading
         }
-        return {**mixed, **colours}
+        return {**on_object, **colours}
 
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
         near, exit_distance, crosses = intersect_unit_sphere(ray_bundle.origins, ray_bundle.directions)
@@ -280,7 +268,7 @@ class NeroShapeModel(Model):
         best = inside_weights.squeeze(-1).argmax(dim=1)
         rows = torch.arange(best.shape[0], device=best.device)
         near_surface = inside["sdf"].detach()[rows, best].squeeze(-1).abs() < self.config.occlusion_surface_threshold
-        on_object = inside["floor_share"][rows, best].squeeze(-1) < 0.5
+        on_object = ~inside["floor_first"][rows, best].squeeze(-1)
         visible = (inside_weights.squeeze(-1)[rows, best] > 0.1) & near_surface & on_object
         rows, best = rows[visible][: self.config.occlusion_rays], best[visible][: self.config.occlusion_rays]
         if rows.numel() == 0:  # no ray reaches the surface yet (early training): nothing to label
