@@ -186,7 +186,8 @@ def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run
     blocked, on_floor, _ = model.light_sources(torch.stack([above_floor, above_object]), down.expand(2, 3))
     assert on_floor.tolist() == [True, False] and blocked.tolist() == [False, True]
     foot, aside = -offset * normal, -offset * normal + torch.tensor([2.5, 0.0, 0.0])
-    visibility = floor.sample(floor.sky_visibility, floor.texture_coordinates(floor.support, torch.stack([foot, aside])))[:, 0]
+    coordinates = floor.texture_coordinates(floor.support, torch.stack([foot, aside]))
+    visibility = floor.sample(floor.sky_visibility, coordinates)[:, 0]
     assert float(visibility[0]) < 0.6 < 0.9 < float(visibility[1])
     before, after = trained_run["floor_loss"]
     print("floor loss before / after training:", before, after)

@@ -210,9 +210,8 @@ class NeroShapeModel(Model):
         the object's other shading quantities are zero there."""
         floor_colour = self.floor_texture.radiance(self.support_plane, positions)
         on_object = {name: value * ~floor_first for name, value in shading.items()}
-        colours = {
-            name: torch.where(floor_first, floor_colour, shading[name]) for name in ("rgb", "diffuse") if name in shading
-        }
+        colour_names = [name for name in ("rgb", "diffuse") if name in shading]
+        colours = {name: torch.where(floor_first, floor_colour, shading[name]) for name in colour_names}
         return {**on_object, **colours}
 
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
