@@ -58,9 +58,8 @@ def test_exported_mesh_moves_toward_the_ground_truth(trained_run, tiny_scene: Pa
 def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp_path: Path) -> None:
     """With support-plane True, the tiny scene's floor is found in its sparse points; rays going down onto it inside
     the sphere stop there (opaque, no depth beyond it), even before training, and take the floor texture's colour;
-    below it is floor, not object. Training
-    joins the floor only from support-plane-start-step on. The untrained SDF is a sphere of radius 0.8, which reaches
-    below the floor, so the cut has something to cut."""
+    below it is floor, not object. Training joins the floor only from support-plane-start-step on. The untrained SDF
+    is a sphere of radius 0.8, which reaches below the floor, so the cut has something to cut."""
     sphere = dataclasses.replace(nero_shape.config.pipeline.model.sdf_field, init_radius=0.8)
     run = write_stage_one_run(tiny_scene, tmp_path / "plane", support_plane=True, sdf_field=sphere)
     _, pipeline, _, _ = eval_setup(run, test_mode="test")

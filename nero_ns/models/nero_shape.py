@@ -168,8 +168,13 @@ class NeroShapeModel(Model):
     def join_floor(self, positions: Float[Tensor, "*bs 3"], sdf: Float[Tensor, "*bs 1"]) -> Float[Tensor, "*bs 1"]:
         """The object's `sdf` at `positions` joined with the solid below the support plane, once the plane takes part
         (from `support_plane_start_step` in training, always outside it); otherwise `sdf` itself."""
+        return self.support_plane.with_floor(positions, sdf) if self.floor_joined() else sdf
+
+    def floor_joined(self) -> bool:
+        """Whether rays meet the support plane: when one was found, from `support_plane_start_step` in training and
+        always outside it."""
         started = not self.training or self.step >= self.config.support_plane_start_step
-        return self.support_plane.with_floor(positions, sdf) if started else sdf
+        return started and self.support_plane.has_plane
 
     def scene_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
         """Signed distance of what rays meet inside the sphere: the object and, once joined, the floor."""
@@ -195,7 +200,7 @@ class NeroShapeModel(Model):
         alpha = alpha * (positions.norm(dim=-1, keepdim=True) < 1.0)
         midpoints = (samples.frustums.starts + samples.frustums.ends) / 2.0
         shading = self.shading_field(positions, features, normals, -directions)
-        if self.support_plane.has_plane:
+        if self.floor_joined():  # before the join no sample is floor: no texture lookups
             shading = self._floor_shading(shading, positions, floor_first)
         return {
             "positions": positions, "sdf": sdf, "floor_first": floor_first, "object_gradient": object_gradient,
