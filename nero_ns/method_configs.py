@@ -93,6 +93,11 @@ nero_material = MethodSpecification(
                 "optimizer": AdamOptimizerConfig(lr=2e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=0),
             },
+            # The environment's lat-long grids of log radiance: dense, as the floor texture.
+            "environment_texels": {
+                "optimizer": AdamOptimizerConfig(lr=2e-2, eps=1e-15),
+                "scheduler": WarmupCosineSchedulerConfig(warmup_steps=0),
+            },
             # Used only with --pipeline.model.finetune-geometry True.
             "geometry": {
                 "optimizer": AdamOptimizerConfig(lr=1e-4, eps=1e-15),

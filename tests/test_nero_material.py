@@ -96,7 +96,7 @@ def test_training_lowers_the_foreground_error_with_geometry_frozen(trained_run):
     stage_one, _, _ = load_stage_one(trained_run["shape_config"])
     for name, value in stage_one.sdf_field.state_dict().items():
         assert torch.equal(model.sdf_field.state_dict()[name], value), name
-    assert set(model.get_param_groups()) == {"materials", "lights", "floor"}
+    assert set(model.get_param_groups()) == {"materials", "lights", "environment_texels", "floor"}
 
 
 def test_outputs_cover_every_pixel_with_their_ranges(trained_run):
@@ -362,7 +362,7 @@ def test_finetune_geometry_trains_the_sdf_with_its_own_group(trained_run, tiny_s
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
     model = trainer.pipeline.model
-    assert set(trainer.optimizers.optimizers) == {"materials", "lights", "floor", "geometry"}
+    assert set(trainer.optimizers.optimizers) == {"materials", "lights", "environment_texels", "floor", "geometry"}
     watched = {
         "sdf": model.sdf_field.layers[0].weight,
         "environment": model.environment_light.mlp.layers[-1].weight,

@@ -162,9 +162,11 @@ class NeroMaterialModel(Model):
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
         groups = {
             "materials": list(self.material_field.parameters()),
-            "lights": list(self.environment_light.parameters()) + list(self.indirect_light.parameters()),
+            "lights": list(self.environment_light.mlp.parameters()) + list(self.indirect_light.parameters()),
             "floor": list(self.floor_light.parameters()),
         }
+        if len(self.environment_light.log_texels) > 0:
+            groups["environment_texels"] = list(self.environment_light.log_texels.parameters())
         if self.config.finetune_geometry:
             groups["geometry"] = list(self.sdf_field.parameters())
         return groups
