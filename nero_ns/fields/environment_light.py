@@ -55,10 +55,9 @@ class EnvironmentLightConfig(InstantiateConfig):
     """Linear radiance the light starts with in every direction."""
     texel_resolutions: Tuple[int, ...] = (16, 64, 256)
     """Rows of lat-long grids of log radiance (twice as many columns, `ENVMAP_CONVENTION`) added to the MLP's
-    output. The harmonics stop at l = 2^(sh_degree-1) = 16, about 10 degrees, too coarse for a sun or for what a
-    mirror shows: with the MLP alone, a blurred light and a sharp lobe explain a shiny object as well as the reverse,
-    and the metal knot of the material benchmark took roughness 0.58 (true 0.1) on one Stage I geometry. Empty: the
-    MLP alone."""
+    output. The MLP (harmonics up to l = 2^(sh_degree-1)) can shape one sharp peak but not detail all over the
+    sphere; with it alone the metal knot of the material benchmark took roughness 0.58 (true 0.1) on one Stage I
+    geometry, explaining the photos with a blurred lobe. Empty: the MLP alone."""
 
 
 class EnvironmentLight(nn.Module):
