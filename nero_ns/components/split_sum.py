@@ -17,6 +17,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from nero_ns.components.brdf import dot, ggx_smith_g1_exact, roughness_to_alpha, sample_ggx_vndf, smith_geometry
+from nero_ns.components.grid_lookup import bilinear_lookup
 
 _TABLE_CACHE: Dict[Tuple[int, int], Tensor] = {}
 """Tables already built in this process, by (resolution, num_samples)."""
@@ -85,9 +86,6 @@ class SplitSumTable(nn.Module):
         """(A, B) such that the specular reflectance is F0 * A + B; inputs outside [0, 1] clamp to the border."""
         batch_shape = torch.broadcast_shapes(n_dot_v.shape, roughness.shape)[:-1]
         n_dot_v, roughness = n_dot_v.expand(*batch_shape, 1), roughness.expand(*batch_shape, 1)
-        # grid_sample: x indexes width (roughness), y indexes height (n.v); cell centers at (i + 0.5) / resolution.
-        grid = torch.cat([roughness, n_dot_v], dim=-1).reshape(1, 1, -1, 2) * 2.0 - 1.0
-        values = torch.nn.functional.grid_sample(
-            self.table.to(grid.dtype), grid, mode="bilinear", padding_mode="border", align_corners=False
-        )
-        return values[0, :, 0, :].transpose(0, 1).reshape(*batch_shape, 2)
+        # x runs across roughness (columns), y across n.v (rows).
+        coordinates = torch.cat([roughness, n_dot_v], dim=-1).reshape(-1, 2) * 2.0 - 1.0
+        return bilinear_lookup(self.table, coordinates).reshape(*batch_shape, 2)

@@ -21,6 +21,7 @@ from nerfstudio.field_components.mlp import MLP
 from torch import Tensor, nn
 
 from nero_ns.components.encodings import IntegratedDirectionalEncoding
+from nero_ns.components.grid_lookup import bilinear_lookup
 from nero_ns.synthetic.envmap import ENVMAP_CONVENTION, latlong_directions
 
 
@@ -96,10 +97,7 @@ class EnvironmentLight(nn.Module):
             wrapped = torch.cat([grid[..., -1:], grid, grid[..., :1]], dim=-1)
             column = (phi / (2.0 * math.pi) * width + 1.0) / (width + 2.0) * 2.0 - 1.0
             coordinates = torch.stack([column, theta / math.pi * 2.0 - 1.0], dim=-1)
-            texels = nn.functional.grid_sample(
-                wrapped, coordinates[None, :, None, :], mode="bilinear", padding_mode="border", align_corners=False
-            )
-            total = total + texels[0, :, :, 0].T
+            total = total + bilinear_lookup(wrapped, coordinates)
         return total
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

@@ -19,6 +19,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from nero_ns.components.brdf import sample_cosine_hemisphere
+from nero_ns.components.grid_lookup import bilinear_lookup
 from nero_ns.components.raycast import MeshRaycaster
 from nero_ns.components.support_plane import SupportPlane
 from nero_ns.fields.floor_texture import FloorTexture, FloorTextureConfig
@@ -69,7 +70,7 @@ class FloorLight(FloorTexture):
 
     def forward(self, points: Float[Tensor, "num 3"]) -> Float[Tensor, "num 3"]:
         """Radiance leaving plane points: the texture times the sky visibility."""
-        visibility = self.sample(self.sky_visibility, self.texture_coordinates(self.support, points)).clamp(min=0.0)
+        visibility = bilinear_lookup(self.sky_visibility, self.texture_coordinates(self.support, points)).clamp(min=0.0)
         return self.unshadowed(points) * visibility
 
     @torch.no_grad()

@@ -17,6 +17,7 @@ from nerfstudio.configs.base_config import InstantiateConfig
 from nerfstudio.field_components.activations import trunc_exp
 from torch import Tensor, nn
 
+from nero_ns.components.grid_lookup import bilinear_lookup
 from nero_ns.components.support_plane import SupportPlane
 
 
@@ -51,14 +52,6 @@ class FloorTexture(nn.Module):
         relative = points - center
         return torch.stack([relative @ tangent, relative @ bitangent], dim=-1) / self.config.half_size
 
-    @staticmethod
-    def sample(grid: Float[Tensor, "1 C H W"], coordinates: Float[Tensor, "num 2"]) -> Float[Tensor, "num C"]:
-        """Bilinear lookup of a grid over the textured square."""
-        values = nn.functional.grid_sample(
-            grid, coordinates[None, :, None, :], mode="bilinear", padding_mode="border", align_corners=False
-        )
-        return values[0, :, :, 0].T
-
     def within(self, plane: SupportPlane, points: Float[Tensor, "*bs 3"]) -> Bool[Tensor, "*bs"]:
         """Whether plane points lie on the textured square."""
         return (self.texture_coordinates(plane, points).abs() <= 1.0).all(dim=-1)
@@ -66,5 +59,5 @@ class FloorTexture(nn.Module):
     def radiance(self, plane: SupportPlane, points: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 3"]:
         """The texture at the feet of `points` on the plane."""
         coordinates = self.texture_coordinates(plane, points).reshape(-1, 2)
-        log_radiance = sum(self.sample(grid, coordinates) for grid in self.log_texture)
+        log_radiance = sum(bilinear_lookup(grid, coordinates) for grid in self.log_texture)
         return trunc_exp(log_radiance + self.log_init).reshape(*points.shape[:-1], 3)
