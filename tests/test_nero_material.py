@@ -21,6 +21,7 @@ from nero_ns.method_configs import nero_material
 from nero_ns.models.nero_material import NeroMaterialModel, NeroMaterialModelConfig
 from nero_ns.models.photometric import photometric_loss
 from nero_ns.models.stage_one import load_stage_one
+from nero_ns.synthetic.envmap import latlong_directions
 from test_stage_one_loading import write_stage_one_run
 
 TRAIN_STEPS = 30
@@ -193,6 +194,25 @@ def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run
     before, after = trained_run["floor_loss"]
     print("floor loss before / after training:", before, after)
     assert after < 0.9 * before
+
+
+def test_environment_map_shows_the_floor_light_below_the_floor(trained_run):
+    """The exported light map: the environment light in directions that leave the floor, the floor light where the
+    direction from the object's center meets the floor (Stage II never lights from there with the environment)."""
+    model = trained_run["trainer"].pipeline.model
+    height = 16
+    exported = model.environment_map(height)
+    learned = model.environment_light.environment_map(height)
+    directions = torch.as_tensor(latlong_directions(height, 2 * height), dtype=torch.float32)
+    normal, offset = model.floor_light.support.plane[:3], model.floor_light.support.plane[3]
+    toward_floor = directions @ normal
+    up, down = toward_floor > 0.05, toward_floor < -0.05
+    assert torch.equal(exported[up], learned[up])
+    feet = directions[down] * (-offset / toward_floor[down])[:, None]
+    with torch.no_grad():
+        floor_radiance = model.floor_light(feet)
+    assert torch.allclose(exported[down], floor_radiance, rtol=1e-4, atol=1e-6)
+    assert float((exported[down] - learned[down]).abs().max()) > 1e-2
 
 
 def test_floor_directions_take_the_indirect_light_or_the_floor_light(trained_run):

@@ -54,7 +54,8 @@ FILE_DESCRIPTIONS: Dict[str, str] = {
     "metallic_roughness.png": "8-bit linear glTF packing: R = 255 (unused), G = roughness, B = metallic",
     "roughness.png": "8-bit linear grayscale roughness texture (for map_Pr)",
     "metallic.png": "8-bit linear grayscale metallic texture (for map_Pm)",
-    "environment.hdr": "learned environment light, Radiance RGBE lat-long map of linear radiance",
+    "environment.hdr": "learned environment light (the floor light where directions from the object's center meet the "
+    "floor), Radiance RGBE lat-long map of linear radiance",
     "environment.png": "tone-mapped preview of environment.hdr (radiance / mean, x / (1 + x), sRGB)",
     "materials.json": "this description, machine-readable",
     "README.txt": "this description",

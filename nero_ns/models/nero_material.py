@@ -46,6 +46,7 @@ from nero_ns.fields.material_field import MaterialFieldConfig
 from nero_ns.fields.shading_field import NeroShadingField
 from nero_ns.models.stage_one import load_stage_one
 from nero_ns.models.warm_start import warm_start
+from nero_ns.synthetic.envmap import latlong_directions
 
 MISSING_SHAPE_CONFIG = (
     "nero-material needs the Stage I run: pass --shape-config outputs/<experiment>/nero-shape/<timestamp>/config.yml "
@@ -251,9 +252,21 @@ class NeroMaterialModel(Model):
         """albedo (linear RGB), roughness and metallic at surface points of the normalized frame, for exporters."""
         return self.material_field(points)
 
+    @torch.no_grad()
     def environment_map(self, height: int) -> Float[Tensor, "height width 3"]:
-        """The learned environment light as an H x 2H lat-long map of linear radiance (see EnvironmentLight)."""
-        return self.environment_light.environment_map(height)
+        """The light around the object as an H x 2H lat-long map of linear radiance (`EnvironmentLight`'s
+        convention): the learned environment light, and, in directions that meet the support plane from the center
+        of the object, the floor light where they meet it (Stage II never lights from below the floor with the
+        environment, so nothing trains it there)."""
+        environment = self.environment_light.environment_map(height)
+        floor = self._floor()
+        if floor is None:
+            return environment
+        directions = torch.as_tensor(latlong_directions(height, 2 * height), dtype=torch.float32, device=self.device)
+        meets, floor_points, _ = floor.support.intersect(torch.zeros_like(directions), directions)
+        if meets.any():
+            environment[meets] = floor(floor_points[meets])
+        return environment
 
     # ------------------------------------------------------------------ rendering
     def _far_field_background(self, ray_bundle: RayBundle) -> Float[Tensor, "num_rays 3"]:
