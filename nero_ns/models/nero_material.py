@@ -258,11 +258,11 @@ class NeroMaterialModel(Model):
         convention): the learned environment light, and, in directions that meet the support plane from the center
         of the object, the floor light where they meet it (Stage II never lights from below the floor with the
         environment, so nothing trains it there)."""
-        environment = self.environment_light.environment_map(height)
+        directions = torch.as_tensor(latlong_directions(height, 2 * height), dtype=torch.float32, device=self.device)
+        environment = self.environment_light(directions)
         floor = self._floor()
         if floor is None:
             return environment
-        directions = torch.as_tensor(latlong_directions(height, 2 * height), dtype=torch.float32, device=self.device)
         meets, floor_points, _ = floor.support.intersect(torch.zeros_like(directions), directions)
         if meets.any():
             environment[meets] = floor(floor_points[meets])
