@@ -51,8 +51,7 @@ def monte_carlo_shade(
     visibility_fn: Optional[VisibilityFn] = None,
     generator: Optional[torch.Generator] = None,
 ) -> Dict[str, Float[Tensor, "*bs 3"]]:
-    """Outgoing radiance toward `view_dirs` (unit, toward the camera) as dict(rgb, diffuse, specular), and
-    `rgb_halves` (see `independent_halves`).
+    """Outgoing radiance toward `view_dirs` (unit, toward the camera) as dict(rgb, diffuse, specular).
 
     `light_fn` and `visibility_fn` are called once each on all num_diffuse + num_specular samples per point
     (cosine samples first). Occluded samples get zero radiance (hard shadows); for NeRO's indirect light, leave
@@ -87,17 +86,6 @@ def monte_carlo_shade(
     diffuse, specular = cook_torrance_brdf(
         normal, view, directions, base_color[..., None, :], roughness[..., None, :], metallic[..., None, :]
     )
-    diffuse = diffuse * radiance * weight_over_pdf
-    specular = specular * radiance * weight_over_pdf
-    halves = independent_halves(diffuse + specular, num_diffuse)
-    diffuse, specular = diffuse.sum(dim=-2), specular.sum(dim=-2)
-    return {"rgb": diffuse + specular, "diffuse": diffuse, "specular": specular, "rgb_halves": halves}
-
-
-def independent_halves(terms: Float[Tensor, "*bs num_samples 3"], num_diffuse: int) -> Float[Tensor, "*bs 2 3"]:
-    """Two estimates of the same integral from disjoint halves of the samples (even and odd samples of each
-    strategy, doubled): independent, so the product of their errors estimates the squared error of the mean
-    without the Monte Carlo variance. Each is unbiased when both sample counts are even."""
-    cosine, specular = terms[..., :num_diffuse, :], terms[..., num_diffuse:, :]
-    halves = [2.0 * (cosine[..., start::2, :].sum(dim=-2) + specular[..., start::2, :].sum(dim=-2)) for start in (0, 1)]
-    return torch.stack(halves, dim=-2)
+    diffuse = (diffuse * radiance * weight_over_pdf).sum(dim=-2)
+    specular = (specular * radiance * weight_over_pdf).sum(dim=-2)
+    return {"rgb": diffuse + specular, "diffuse": diffuse, "specular": specular}

@@ -83,8 +83,7 @@ class NeroMaterialModelConfig(DefaultsForNewFields, ModelConfig):
     averaged in linear color. A ray hits the mesh or misses it, so one ray per pixel gives stair-stepped silhouettes
     where a photo blends object and background; the 4 rays also average 4x the Monte Carlo samples."""
     photometric_loss: PhotometricLossKind = "charbonnier"
-    """Photometric loss on linear colors ('split-l2': squared error without the Monte Carlo noise, from two
-    independent halves of the light samples; both sample counts must then be even)."""
+    """Photometric loss on linear colors."""
     smoothness_loss_mult: float = 0.1
     """Weight of the material smoothness prior (materials at x and at a tangent offset of x agree)."""
     smoothness_offset: float = 0.05
@@ -398,10 +397,6 @@ class NeroMaterialModel(Model):
             normals = torch.nn.functional.normalize(gradient, dim=-1)
             materials = self.material_field(points)
             shading = self._shade(points, normals, -directions[hit], materials)
-            if self.training and self.config.photometric_loss == "split-l2":
-                # Both halves of the light samples; rays that miss have one exact color.
-                halves = rgb_linear[:, None, :].repeat(1, 2, 1)
-                outputs["rgb_linear_halves"] = halves.index_put((hit,), shading["rgb_halves"])
             rgb_linear = rgb_linear.index_put((hit,), shading["rgb"])
             for name in ("albedo", "roughness", "metallic"):
                 outputs[name] = outputs[name].index_put((hit,), materials[name])
@@ -461,12 +456,7 @@ class NeroMaterialModel(Model):
     # ------------------------------------------------------------------ losses and metrics
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
         target = linear_target(batch, self.device, self.inputs_are_srgb)
-        if "rgb_linear_halves" in outputs:
-            halves = outputs["rgb_linear_halves"]
-            rgb_loss = photometric_loss(halves[:, 0], target, self.config.photometric_loss, halves[:, 1])
-        else:
-            rgb_loss = photometric_loss(outputs["rgb_linear"], target, self.config.photometric_loss)
-        loss_dict = {"rgb_loss": rgb_loss}
+        loss_dict = {"rgb_loss": photometric_loss(outputs["rgb_linear"], target, self.config.photometric_loss)}
         if self.training and self.config.floor_loss_mult > 0 and "floor_rays" in outputs:
             floor_rays = outputs["floor_rays"]
             if floor_rays.any():
