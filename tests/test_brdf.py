@@ -14,7 +14,7 @@ from nero_ns.components.brdf import (
     cosine_hemisphere_pdf,
     ggx_distribution,
     ggx_vndf_pdf,
-    mis_weight,
+    power_heuristic_over_pdf,
     orthonormal_frame,
     roughness_to_alpha,
     sample_cosine_hemisphere,
@@ -182,10 +182,19 @@ def assert_histogram_matches_pdf(samples, normal, pdf_fn, n_cos=24, n_phi=24, su
     assert chi_square < dof + 6 * math.sqrt(2 * dof), (chi_square, dof)
 
 
-def test_mis_power_heuristic():
+
+
+def test_power_heuristic_over_pdf():
+    """Weights of two strategies (one sample each, at the same five directions) sum to 1 and follow Veach's
+    power heuristic; a zero own pdf gives zero, a huge one does not overflow; three strategies weigh p^2."""
     a = torch.tensor([1.0, 2.0, 0.0, 1e30, 3.0])
     b = torch.tensor([1.0, 1.0, 5.0, 1.0, 0.0])
-    w = mis_weight(a, b)
-    assert torch.allclose(w, torch.tensor([0.5, 0.8, 0.0, 1.0, 1.0]))
-    assert torch.allclose(mis_weight(a[:2], b[:2]) + mis_weight(b[:2], a[:2]), torch.ones(2))
-    assert mis_weight(torch.tensor(2.0), torch.tensor(1.0), power=1).item() == pytest.approx(2 / 3)
+    weights = []
+    for first, second in ((a, b), (b, a)):
+        pdfs = torch.stack([first, second], dim=-1)[:, None, :].expand(5, 2, 2)  # sample 0 by strategy 0, 1 by 1
+        weights.append(power_heuristic_over_pdf(pdfs, (1, 1))[:, 0, 0] * first)
+    assert torch.allclose(weights[0], torch.tensor([0.5, 0.8, 0.0, 1.0, 1.0]))
+    assert torch.allclose(weights[0][:2] + weights[1][:2], torch.ones(2))
+    three = torch.tensor([[[1.0, 2.0, 3.0]] * 3])  # one sample per strategy, all at a point with pdfs 1, 2, 3
+    over_pdf = power_heuristic_over_pdf(three, (1, 1, 1))[0, :, 0]
+    assert torch.allclose(over_pdf * torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 4.0, 9.0]) / 14.0)

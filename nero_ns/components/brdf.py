@@ -16,7 +16,7 @@ Conventions:
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import torch
 from jaxtyping import Float
@@ -223,10 +223,20 @@ def ggx_vndf_pdf(
     return ggx_smith_g1_exact(n_dot_v, alpha) * ggx_distribution(dot(normal, half), alpha) / (4.0 * n_dot_v)
 
 
-def mis_weight(pdf_a: Float[Tensor, "*bs"], pdf_b: Float[Tensor, "*bs"], power: float = 2.0) -> Float[Tensor, "*bs"]:
-    """Veach's power heuristic for strategy a: pdf_a^p / (pdf_a^p + pdf_b^p); zero where pdf_a is zero.
-
-    Pass pdfs already multiplied by each strategy's sample count. Written as 1 / (1 + (b/a)^p) to avoid overflow.
-    """
-    ratio = pdf_b / pdf_a.clamp(min=1e-30)
-    return torch.where(pdf_a > 0, 1.0 / (1.0 + ratio**power), torch.zeros_like(ratio))
+def power_heuristic_over_pdf(
+    pdfs: Float[Tensor, "*bs num_samples num_strategies"], counts: Sequence[int]
+) -> Float[Tensor, "*bs num_samples 1"]:
+    """Veach's multi-sample MIS with the power heuristic (exponent 2): w_s(l) / (n_s p_s(l)) for each sample l,
+    where s is the strategy that drew it (the first counts[0] samples by strategy 0, and so on) and
+    w_s = (n_s p_s)^2 / sum_t (n_t p_t)^2. `pdfs` holds every strategy's pdf at every sample already multiplied by
+    its count n_t. Zero where the own pdf is zero."""
+    starts = [sum(counts[:strategy]) for strategy in range(len(counts))]
+    own = torch.cat(
+        [pdfs[..., start : start + count, strategy : strategy + 1]
+         for strategy, (start, count) in enumerate(zip(starts, counts))],
+        dim=-2,
+    )
+    # Divided through by the largest pdf of each sample, so that squares of huge pdfs cannot overflow.
+    scale = pdfs.amax(dim=-1, keepdim=True).clamp(min=1e-30)
+    squares = ((pdfs / scale) ** 2).sum(dim=-1, keepdim=True)
+    return torch.where(own > 0, (own / scale) / (squares * scale), torch.zeros_like(own))

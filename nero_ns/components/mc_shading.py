@@ -12,18 +12,20 @@ material and light are unbiased estimates of the derivatives of the integral.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict, Optional
 
 import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
+from nero_ns.components.light_sampling import LatLongLightSampler
 from nero_ns.components.brdf import (
     clamp_view_to_hemisphere,
     cook_torrance_brdf,
     cosine_hemisphere_pdf,
     ggx_vndf_pdf,
-    mis_weight,
+    power_heuristic_over_pdf,
     sample_cosine_hemisphere,
     sample_ggx_vndf,
 )
@@ -50,36 +52,44 @@ def monte_carlo_shade(
     num_specular: int,
     visibility_fn: Optional[VisibilityFn] = None,
     generator: Optional[torch.Generator] = None,
+    stratified: bool = True,
+    light_sampler: Optional[LatLongLightSampler] = None,
+    num_light: int = 0,
 ) -> Dict[str, Float[Tensor, "*bs 3"]]:
     """Outgoing radiance toward `view_dirs` (unit, toward the camera) as dict(rgb, diffuse, specular).
 
-    `light_fn` and `visibility_fn` are called once each on all num_diffuse + num_specular samples per point
-    (cosine samples first). Occluded samples get zero radiance (hard shadows); for NeRO's indirect light, leave
-    `visibility_fn` None and decide inside `light_fn`. Views below the shading horizon are bent up to it.
-    `generator` must live on the device of `points`.
+    `light_fn` and `visibility_fn` are called once each on all num_diffuse + num_specular (+ num_light) samples per
+    point (cosine samples first, then GGX, then those of `light_sampler`). Occluded samples get zero radiance (hard
+    shadows); for NeRO's indirect light, leave `visibility_fn` None and decide inside `light_fn`. Views below the
+    shading horizon are bent up to it. `generator` must live on the device of `points`. With `stratified`, each
+    strategy's uniforms are jittered on a grid (`stratified_uniforms`), else drawn independently.
     """
-    if num_diffuse < 0 or num_specular < 0 or num_diffuse + num_specular == 0:
-        raise ValueError(f"monte_carlo_shade needs sample counts >= 0 with a positive sum, got {num_diffuse} and "
-                         f"{num_specular}")
+    num_light = num_light if light_sampler is not None else 0
+    if min(num_diffuse, num_specular, num_light) < 0 or num_diffuse + num_specular == 0:
+        raise ValueError(f"monte_carlo_shade needs sample counts >= 0 with a positive sum of cosine and GGX samples, "
+                         f"got {num_diffuse}, {num_specular} and {num_light}")
     batch_shape = torch.broadcast_shapes(points.shape, normals.shape, view_dirs.shape)[:-1]
-    num_samples = num_diffuse + num_specular
+    counts = (num_diffuse, num_specular, num_light)
     view = clamp_view_to_hemisphere(normals, view_dirs)[..., None, :]
     normal = normals[..., None, :]
     with torch.no_grad():
-        u = torch.rand(*batch_shape, num_samples, 2, generator=generator, device=points.device, dtype=points.dtype)
+        uniforms = stratified_uniforms if stratified else independent_uniforms
+        options = dict(generator=generator, device=points.device, dtype=points.dtype)
         rough = roughness.detach()[..., None, :]
-        cosine_dirs, _ = sample_cosine_hemisphere(normal, u[..., :num_diffuse, :])
-        specular_dirs, _ = sample_ggx_vndf(normal, view, rough, u[..., num_diffuse:, :])
-        directions = torch.cat([cosine_dirs.expand(*batch_shape, num_diffuse, 3), specular_dirs], dim=-2)
-        # Both pdfs at every sample, scaled by their sample counts (multi-sample MIS).
-        pdf_cosine = num_diffuse * cosine_hemisphere_pdf(normal, directions)
-        pdf_specular = num_specular * ggx_vndf_pdf(normal, view, directions, rough)
-        own_pdf = torch.cat([pdf_cosine[..., :num_diffuse, :], pdf_specular[..., num_diffuse:, :]], dim=-2)
-        other_pdf = torch.cat([pdf_specular[..., :num_diffuse, :], pdf_cosine[..., num_diffuse:, :]], dim=-2)
-        weight_over_pdf = torch.where(
-            own_pdf > 0, mis_weight(own_pdf, other_pdf) / own_pdf.clamp(min=1e-30), torch.zeros_like(own_pdf)
-        )
-    sample_points = points[..., None, :].expand(*batch_shape, num_samples, 3)
+        cosine_dirs, _ = sample_cosine_hemisphere(normal, uniforms(batch_shape, num_diffuse, **options))
+        specular_dirs, _ = sample_ggx_vndf(normal, view, rough, uniforms(batch_shape, num_specular, **options))
+        strategies = [cosine_dirs.expand(*batch_shape, num_diffuse, 3), specular_dirs]
+        if num_light > 0:
+            # Strata along the cdf only: the first uniform picks the cell.
+            strategies.append(light_sampler.sample(uniforms(batch_shape, num_light, rows=num_light, **options)))
+        directions = torch.cat(strategies, dim=-2)
+        # Every strategy's pdf at every sample, scaled by its sample count (multi-sample MIS, power heuristic).
+        pdfs = [num_diffuse * cosine_hemisphere_pdf(normal, directions),
+                num_specular * ggx_vndf_pdf(normal, view, directions, rough)]
+        if num_light > 0:
+            pdfs.append(num_light * light_sampler.pdf(directions))
+        weight_over_pdf = power_heuristic_over_pdf(torch.cat(pdfs, dim=-1), counts[: len(pdfs)])
+    sample_points = points[..., None, :].expand(*batch_shape, directions.shape[-2], 3)
     radiance = light_fn(directions, sample_points)
     if visibility_fn is not None:
         radiance = radiance * visibility_fn(sample_points, directions)[..., None].to(radiance.dtype)
@@ -89,3 +99,40 @@ def monte_carlo_shade(
     diffuse = (diffuse * radiance * weight_over_pdf).sum(dim=-2)
     specular = (specular * radiance * weight_over_pdf).sum(dim=-2)
     return {"rgb": diffuse + specular, "diffuse": diffuse, "specular": specular}
+
+
+def independent_uniforms(
+    batch_shape: torch.Size,
+    count: int,
+    generator: Optional[torch.Generator],
+    device: torch.device,
+    dtype: torch.dtype,
+    rows: Optional[int] = None,
+) -> Float[Tensor, "*bs count 2"]:
+    """`count` independent uniform points of [0, 1)^2 per point of the batch (`rows` is ignored)."""
+    return torch.rand(*batch_shape, count, 2, generator=generator, device=device, dtype=dtype)
+
+
+def stratified_uniforms(
+    batch_shape: torch.Size,
+    count: int,
+    generator: Optional[torch.Generator],
+    device: torch.device,
+    dtype: torch.dtype,
+    rows: Optional[int] = None,
+) -> Float[Tensor, "*bs count 2"]:
+    """One uniform point in each cell of a rows x columns grid over [0, 1)^2, independently jittered per point of
+    the batch; `rows` must divide `count` (default: its largest divisor up to its square root).
+
+    Each sample is uniform within its cell, so the sum over the cells keeps the expectation of independent samples
+    (the estimate stays unbiased) while every region of the unit square, and so of each strategy's directions, gets
+    its share of samples rather than a binomial count."""
+    if count == 0:
+        return torch.empty(*batch_shape, 0, 2, device=device, dtype=dtype)
+    if rows is None:
+        rows = max(divisor for divisor in range(1, math.isqrt(count) + 1) if count % divisor == 0)
+    columns = count // rows
+    index = torch.arange(count, device=device)
+    cells = torch.stack([(index // columns).to(dtype) / rows, (index % columns).to(dtype) / columns], dim=-1)
+    jitter = torch.rand(*batch_shape, count, 2, generator=generator, device=device, dtype=dtype)
+    return cells + jitter * torch.tensor([1.0 / rows, 1.0 / columns], device=device, dtype=dtype)

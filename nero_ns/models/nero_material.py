@@ -30,6 +30,7 @@ from torch.nn import Parameter
 
 from nero_ns.colors import linear_to_srgb
 from nero_ns.components.brdf import orthonormal_frame
+from nero_ns.components.light_sampling import LatLongLightSampler
 from nero_ns.components.compositing import alphas_from_densities, weights_from_alphas
 from nero_ns.components.mc_shading import monte_carlo_shade
 from nero_ns.components.raycast import MeshRaycaster
@@ -71,10 +72,23 @@ class NeroMaterialModelConfig(DefaultsForNewFields, ModelConfig):
     """Distant light for directions that escape the object."""
     indirect_light: IndirectLightConfig = field(default_factory=IndirectLightConfig)
     """Light for directions blocked by the object."""
-    num_diffuse_samples: int = 32
+    num_diffuse_samples: int = 24
     """Cosine-weighted light directions per pixel (the original uses 512)."""
-    num_specular_samples: int = 32
+    num_specular_samples: int = 24
     """GGX visible-normal light directions per pixel (the original uses 256)."""
+    num_light_samples: int = 16
+    """Light directions per pixel drawn from the learned light itself (`LatLongLightSampler`), the third strategy of
+    the multiple importance sampling (0: none). Without them a small bright light such as a sun is met by few
+    samples at a huge weight, and the Charbonnier loss, fitting near the median of that skewed estimate, never lets
+    the light grow into it."""
+    light_sampling_resolution: int = 128
+    """Rows of the lat-long map of the light (environment above the floor, floor light below) that light samples
+    are drawn from (twice as many columns)."""
+    light_sampling_exponent: float = 2.0
+    """Cells of that map are drawn in proportion to luminance^exponent x solid angle: above 1, bright cells get
+    more than their share of the energy, so a sun holding a few percent of the light still gets several samples."""
+    light_sampling_every: int = 50
+    """Training steps between rebuilds of the light sampler from the current light."""
     eval_sample_multiplier: int = 1
     """Both sample counts are multiplied by this when rendering outside training (viewer, ns-eval, exports of
     renders): less Monte Carlo noise in the images at no cost to training."""
@@ -154,6 +168,8 @@ class NeroMaterialModel(Model):
         self.register_buffer("mesh_vertices", torch.zeros(0, 3))
         self.register_buffer("mesh_faces", torch.zeros(0, 3, dtype=torch.long))
         self._raycaster: Optional[MeshRaycaster] = None
+        # Built from the light on first use and every light_sampling_every training steps; not saved.
+        self._light_sampler: Optional[LatLongLightSampler] = None
         if self.config.support_plane:
             self.floor_light.support.fit(metadata.get("points3D_xyz"))
         self.image_metrics = ImageMetrics()
@@ -179,9 +195,26 @@ class NeroMaterialModel(Model):
             self.step = step
             if not bool(self.warm_started):
                 self._warm_start()
+            if self._light_sampler is None or step % self.config.light_sampling_every == 0:
+                self._update_light_sampler()
 
         before_step = [TrainingCallbackLocation.BEFORE_TRAIN_ITERATION]
         return [TrainingCallback(before_step, update_every_num_iters=1, func=set_step)]
+
+    def train(self, mode: bool = True) -> "NeroMaterialModel":
+        """Entering evaluation drops the light sampler, so renders draw from the light as it is now (a checkpoint
+        renders the same after loading)."""
+        if not mode:
+            self._light_sampler = None
+        return super().train(mode)
+
+    def _update_light_sampler(self) -> None:
+        """Rebuild the light sampler from the light as it is now (none with num_light_samples 0)."""
+        if self.config.num_light_samples > 0:
+            self._light_sampler = LatLongLightSampler(
+                self.environment_map(self.config.light_sampling_resolution),
+                exponent=self.config.light_sampling_exponent,
+            )
 
     def _warm_start(self) -> None:
         """Fit materials and lights to Stage I's heads on the ray-casting mesh, once per run (a flag in the
@@ -240,6 +273,7 @@ class NeroMaterialModel(Model):
             if prefix + name in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.device))
         self._raycaster = None
+        self._light_sampler = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
@@ -348,9 +382,12 @@ class NeroMaterialModel(Model):
 
         multiplier = 1 if self.training else self.config.eval_sample_multiplier
         num_diffuse = self.config.num_diffuse_samples * multiplier
+        if self._light_sampler is None:
+            self._update_light_sampler()
         shading = monte_carlo_shade(
             points, normals, view, materials["albedo"], materials["roughness"], materials["metallic"], light,
             num_diffuse=num_diffuse, num_specular=self.config.num_specular_samples * multiplier,
+            light_sampler=self._light_sampler, num_light=self.config.num_light_samples * multiplier,
         )
         shading["visibility"] = record["visible"].float().mean(dim=-1, keepdim=True)
         if record["floor_prior"] is not None:
