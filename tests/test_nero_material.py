@@ -325,6 +325,27 @@ def test_metallic_prior_starts_late_and_pushes_each_point_to_its_side(trained_ru
     assert metallic.grad[0] > 0 and metallic.grad[1] < 0 and metallic.grad[2] == 0  # descent: 0.2 down, 0.9 up
 
 
+def test_clipped_highlights_only_ask_the_rendering_to_reach_white(trained_run):
+    """A channel at 255 in an sRGB photo is a lower bound: brighter renders cost nothing there, darker ones do;
+    other channels, and every channel with clipped-highlights off, are compared as they are."""
+    model = trained_run["trainer"].pipeline.model
+    model.train()
+    batch = {"image": torch.tensor([[1.0, 0.5, 0.2], [1.0, 0.5, 0.2]])}  # sRGB: red clipped in both pixels
+    gradients = {}
+    try:
+        for clipped in (True, False):
+            model.config.clipped_highlights = clipped
+            prediction = torch.tensor([[1.5, 0.5, 0.2], [0.8, 0.5, 0.2]], requires_grad=True)  # linear
+            model.get_loss_dict({"rgb_linear": prediction}, batch)["rgb_loss"].backward()
+            gradients[clipped] = prediction.grad
+    finally:
+        model.config.clipped_highlights = True
+    assert gradients[True][0, 0] == 0 and gradients[True][1, 0] < 0  # above white: free; below: raise it
+    assert gradients[False][0, 0] > 0 and gradients[False][1, 0] < 0
+    assert torch.equal(gradients[True][:, 1:], gradients[False][:, 1:])  # unclipped channels: unchanged
+    assert (gradients[True][:, 1:] > 0).all()  # 0.5 linear is above sRGB 0.5 (0.21 linear)
+
+
 def test_evaluation_renders_with_more_samples_and_less_noise(trained_run):
     """Two renders with other random samples differ about half as much with 4x the samples (1 / sqrt(4)); the
     4 rays per pixel of renders average 4x samples again, in both."""
