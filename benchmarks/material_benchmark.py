@@ -5,7 +5,8 @@
     python benchmarks/material_benchmark.py --quick              # smoke run: 20 s per stage, 48 px, 12 views
 
 For a metallic knot (metallic 1, roughness 0.1) and a dielectric blob (metallic 0, roughness 0.3), each with floor
-and distractors and trained without masks: `ns-train nero-shape` for a wall-clock budget, then `ns-train
+and distractors and trained without masks: `ns-train nero-shape` (with the floor as a known plane) for a wall-clock
+budget, then `ns-train
 nero-material` on it for another, `ns-export nero-materials`, `nero-eval materials`, and both stages rendered from
 the held-out gt/test cameras. Prints per scene: mean metallic over the exported mesh (pass: > 0.7 for metal,
 < 0.3 for dielectric), roughness MAE (pass: <= 0.08) and albedo PSNR after per-channel scale alignment (pass:
@@ -73,8 +74,9 @@ class MaterialBenchmark:
     """Score materials only at exported vertices this close to the GT surface (fraction of the GT radius)."""
     reuse_stage_one: bool = False
     """Keep the Stage I runs already in OUTPUT_DIR (when there) and train only Stage II: for iterating on Stage II."""
-    stage_one_support_plane: bool = False
-    """Train Stage I with `--pipeline.model.support-plane True` (the floor as a known plane; see the README)."""
+    stage_one_support_plane: bool = True
+    """Train Stage I with `--pipeline.model.support-plane True` (the floor as a known plane, as the README advises
+    for objects standing on a floor); `--no-stage-one-support-plane` trains it with nero-shape's default (off)."""
     parallel: bool = False
     """Run the scenes side by side, one CPU thread each, instead of one after the other with all threads."""
     quick: bool = False

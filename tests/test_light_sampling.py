@@ -8,7 +8,7 @@ import torch
 from test_mc_shading import quadrature
 
 from nero_ns.components.light_sampling import LatLongLightSampler
-from nero_ns.components.mc_shading import monte_carlo_shade, stratified_uniforms
+from nero_ns.components.mc_shading import monte_carlo_shade, unit_square_samples
 from nero_ns.models.photometric import photometric_loss
 from nero_ns.synthetic.envmap import latlong_directions
 
@@ -60,7 +60,9 @@ def test_pdf_integrates_to_one_and_matches_the_samples():
 def test_bright_cells_draw_more_than_their_share_of_the_energy():
     """A sun holding 2.3% of the energy gets that share of samples with exponent 1 and most samples with 2."""
     radiance = sky_with_sun(10.0, cone_cos=0.995)(torch.as_tensor(latlong_directions(128, 256), dtype=F64))
-    u = stratified_uniforms(torch.Size([]), 4096, torch.Generator().manual_seed(2), torch.device("cpu"), F64, rows=4096)
+    u = unit_square_samples(
+        torch.Size([]), 4096, True, torch.Generator().manual_seed(2), torch.device("cpu"), F64, rows=4096
+    )
     shares = {}
     for exponent in (1.0, 2.0):
         samples = LatLongLightSampler(radiance, uniform_share=0.1, exponent=exponent).sample(u)
@@ -76,7 +78,8 @@ def test_shading_with_light_samples_is_unbiased_and_less_noisy_under_a_sun():
     count = 4096
     normal = torch.nn.functional.normalize(torch.tensor([0.2, 0.1, 1.0], dtype=F64), dim=0)
     view = torch.nn.functional.normalize(torch.tensor([-0.3, -0.1, 0.8], dtype=F64), dim=0)
-    base_color, rough, metallic = torch.tensor([0.7, 0.4, 0.2], dtype=F64), torch.tensor([0.4], dtype=F64), torch.tensor([0.3], dtype=F64)
+    base_color = torch.tensor([0.7, 0.4, 0.2], dtype=F64)
+    rough, metallic = torch.tensor([0.4], dtype=F64), torch.tensor([0.3], dtype=F64)
     reference = sum(quadrature(normal, view, base_color, rough, metallic, light_fn, n=1500))
 
     def shade(num_light):
@@ -99,7 +102,8 @@ def fitted_sun_strength(num_light: int) -> float:
     sampler from the current light at every step as Stage II does every few steps."""
     log_strength = torch.zeros((), dtype=F64, requires_grad=True)
     lat_long = torch.as_tensor(latlong_directions(128, 256), dtype=F64)
-    normal, view = torch.tensor([0.0, 0.0, 1.0], dtype=F64), torch.nn.functional.normalize(SUN * torch.tensor([-1, -1, 1]), dim=0)
+    normal = torch.tensor([0.0, 0.0, 1.0], dtype=F64)
+    view = torch.nn.functional.normalize(SUN * torch.tensor([-1.0, -1.0, 1.0], dtype=F64), dim=0)
     base_color, rough, metallic = torch.full((3,), 0.8, dtype=F64), torch.ones(1, dtype=F64), torch.zeros(1, dtype=F64)
     target = sum(quadrature(normal, view, base_color, rough, metallic, sky_with_sun(10.0), n=1500)).expand(512, 3)
     optimizer = torch.optim.Adam([log_strength], lr=0.05)
@@ -128,3 +132,10 @@ def test_light_samples_let_a_robust_loss_find_a_small_sun():
     skewed estimate and keeps the sun at a fraction of its strength. With light samples it finds it."""
     assert abs(fitted_sun_strength(16) - 10.0) < 1.5
     assert fitted_sun_strength(0) < 3.0
+
+
+def test_stratified_samples_put_one_point_in_each_cell():
+    u = unit_square_samples(torch.Size([5]), 24, True, torch.Generator().manual_seed(3), torch.device("cpu"), F64)
+    cells = (u[..., 0] * 4).floor() * 6 + (u[..., 1] * 6).floor()  # 24 = 4 rows x 6 columns
+    assert torch.equal(cells.sort(dim=-1).values, torch.arange(24, dtype=F64).expand(5, 24))
+    assert not torch.equal(u[0], u[1])  # jittered per point

@@ -1,7 +1,8 @@
 """Monte Carlo shading of surface points under a light function, with multiple importance sampling (Stage II).
 
-Estimates L_o(v) = int (f_d + f_s)(v, l) L(l) V(l) (n.l) dl with `num_diffuse` cosine-weighted and `num_specular`
-GGX visible-normal samples, combined by Veach's multi-sample MIS (power heuristic, counts folded into the pdfs):
+Estimates L_o(v) = int (f_d + f_s)(v, l) L(l) V(l) (n.l) dl with `num_diffuse` cosine-weighted, `num_specular`
+GGX visible-normal and optionally `num_light` samples of a light sampler (`LatLongLightSampler`), combined by
+Veach's multi-sample MIS (power heuristic, counts folded into the pdfs):
     sum_s sum_i w_s(l_i) f(l_i) L(l_i) V(l_i) / (n_s p_s(l_i)),  w_s = (n_s p_s)^2 / sum_t (n_t p_t)^2.
 The weights sum to 1 wherever f * cos > 0 (the cosine pdf covers the whole upper hemisphere), so the estimate is
 unbiased for any light. The diffuse and specular parts use the same weights and are each unbiased.
@@ -62,7 +63,7 @@ def monte_carlo_shade(
     point (cosine samples first, then GGX, then those of `light_sampler`). Occluded samples get zero radiance (hard
     shadows); for NeRO's indirect light, leave `visibility_fn` None and decide inside `light_fn`. Views below the
     shading horizon are bent up to it. `generator` must live on the device of `points`. With `stratified`, each
-    strategy's uniforms are jittered on a grid (`stratified_uniforms`), else drawn independently.
+    strategy's uniforms are jittered on a grid (`unit_square_samples`), else drawn independently.
     """
     num_light = num_light if light_sampler is not None else 0
     if min(num_diffuse, num_specular, num_light) < 0 or num_diffuse + num_specular == 0:
@@ -73,8 +74,8 @@ def monte_carlo_shade(
     view = clamp_view_to_hemisphere(normals, view_dirs)[..., None, :]
     normal = normals[..., None, :]
     with torch.no_grad():
-        uniforms = stratified_uniforms if stratified else independent_uniforms
-        options = dict(generator=generator, device=points.device, dtype=points.dtype)
+        options = dict(stratified=stratified, generator=generator, device=points.device, dtype=points.dtype)
+        uniforms = unit_square_samples
         rough = roughness.detach()[..., None, :]
         cosine_dirs, _ = sample_cosine_hemisphere(normal, uniforms(batch_shape, num_diffuse, **options))
         specular_dirs, _ = sample_ggx_vndf(normal, view, rough, uniforms(batch_shape, num_specular, **options))
@@ -101,38 +102,28 @@ def monte_carlo_shade(
     return {"rgb": diffuse + specular, "diffuse": diffuse, "specular": specular}
 
 
-def independent_uniforms(
+def unit_square_samples(
     batch_shape: torch.Size,
     count: int,
+    stratified: bool,
     generator: Optional[torch.Generator],
     device: torch.device,
     dtype: torch.dtype,
     rows: Optional[int] = None,
 ) -> Float[Tensor, "*bs count 2"]:
-    """`count` independent uniform points of [0, 1)^2 per point of the batch (`rows` is ignored)."""
-    return torch.rand(*batch_shape, count, 2, generator=generator, device=device, dtype=dtype)
+    """`count` uniform points of [0, 1)^2 per point of the batch: independent, or with `stratified` one in each cell
+    of a rows x columns grid, jittered independently per point; `rows` must divide `count` (default: its largest
+    divisor up to its square root).
 
-
-def stratified_uniforms(
-    batch_shape: torch.Size,
-    count: int,
-    generator: Optional[torch.Generator],
-    device: torch.device,
-    dtype: torch.dtype,
-    rows: Optional[int] = None,
-) -> Float[Tensor, "*bs count 2"]:
-    """One uniform point in each cell of a rows x columns grid over [0, 1)^2, independently jittered per point of
-    the batch; `rows` must divide `count` (default: its largest divisor up to its square root).
-
-    Each sample is uniform within its cell, so the sum over the cells keeps the expectation of independent samples
-    (the estimate stays unbiased) while every region of the unit square, and so of each strategy's directions, gets
-    its share of samples rather than a binomial count."""
-    if count == 0:
-        return torch.empty(*batch_shape, 0, 2, device=device, dtype=dtype)
+    A stratified sample is uniform within its cell, so the sum over the cells keeps the expectation of independent
+    samples (the estimate stays unbiased) while every region of the unit square, and so of each strategy's
+    directions, gets its share of samples rather than a binomial count."""
+    jitter = torch.rand(*batch_shape, count, 2, generator=generator, device=device, dtype=dtype)
+    if not stratified or count == 0:
+        return jitter
     if rows is None:
         rows = max(divisor for divisor in range(1, math.isqrt(count) + 1) if count % divisor == 0)
     columns = count // rows
     index = torch.arange(count, device=device)
     cells = torch.stack([(index // columns).to(dtype) / rows, (index % columns).to(dtype) / columns], dim=-1)
-    jitter = torch.rand(*batch_shape, count, 2, generator=generator, device=device, dtype=dtype)
     return cells + jitter * torch.tensor([1.0 / rows, 1.0 / columns], device=device, dtype=dtype)
