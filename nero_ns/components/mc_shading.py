@@ -20,7 +20,6 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from nero_ns.components.light_sampling import LatLongLightSampler
 from nero_ns.components.brdf import (
     clamp_view_to_hemisphere,
     cook_torrance_brdf,
@@ -30,6 +29,7 @@ from nero_ns.components.brdf import (
     sample_cosine_hemisphere,
     sample_ggx_vndf,
 )
+from nero_ns.components.light_sampling import LatLongLightSampler
 
 SampleVectors = Float[Tensor, "*bs num_samples 3"]
 """Per-sample 3-vectors: unit directions away from the surface, the (repeated) shading points, or radiance."""
@@ -75,14 +75,16 @@ def monte_carlo_shade(
     normal = normals[..., None, :]
     with torch.no_grad():
         options = dict(stratified=stratified, generator=generator, device=points.device, dtype=points.dtype)
-        uniforms = unit_square_samples
         rough = roughness.detach()[..., None, :]
-        cosine_dirs, _ = sample_cosine_hemisphere(normal, uniforms(batch_shape, num_diffuse, **options))
-        specular_dirs, _ = sample_ggx_vndf(normal, view, rough, uniforms(batch_shape, num_specular, **options))
+        cosine_u = unit_square_samples(batch_shape, num_diffuse, **options)
+        specular_u = unit_square_samples(batch_shape, num_specular, **options)
+        cosine_dirs, _ = sample_cosine_hemisphere(normal, cosine_u)
+        specular_dirs, _ = sample_ggx_vndf(normal, view, rough, specular_u)
         strategies = [cosine_dirs.expand(*batch_shape, num_diffuse, 3), specular_dirs]
         if num_light > 0:
             # Strata along the cdf only: the first uniform picks the cell.
-            strategies.append(light_sampler.sample(uniforms(batch_shape, num_light, rows=num_light, **options)))
+            light_u = unit_square_samples(batch_shape, num_light, rows=num_light, **options)
+            strategies.append(light_sampler.sample(light_u))
         directions = torch.cat(strategies, dim=-2)
         # Every strategy's pdf at every sample, scaled by its sample count (multi-sample MIS, power heuristic).
         pdfs = [num_diffuse * cosine_hemisphere_pdf(normal, directions),

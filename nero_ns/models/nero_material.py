@@ -30,8 +30,8 @@ from torch.nn import Parameter
 
 from nero_ns.colors import linear_to_srgb
 from nero_ns.components.brdf import orthonormal_frame
-from nero_ns.components.light_sampling import LatLongLightSampler
 from nero_ns.components.compositing import alphas_from_densities, weights_from_alphas
+from nero_ns.components.light_sampling import LatLongLightSampler
 from nero_ns.components.mc_shading import monte_carlo_shade
 from nero_ns.components.raycast import MeshRaycaster
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
@@ -90,7 +90,7 @@ class NeroMaterialModelConfig(DefaultsForNewFields, ModelConfig):
     light_sampling_every: int = 50
     """Training steps between rebuilds of the light sampler from the current light."""
     eval_sample_multiplier: int = 1
-    """Both sample counts are multiplied by this when rendering outside training (viewer, ns-eval, exports of
+    """The three sample counts are multiplied by this when rendering outside training (viewer, ns-eval, exports of
     renders): less Monte Carlo noise in the images at no cost to training."""
     eval_pixel_samples: int = 4
     """Rays per pixel when rendering a camera outside training (a square number: a stratified grid over the pixel),
@@ -199,8 +199,8 @@ class NeroMaterialModel(Model):
             self.step = step
             if not bool(self.warm_started):
                 self._warm_start()
-            if self._light_sampler is None or step % self.config.light_sampling_every == 0:
-                self._update_light_sampler()
+            if step % self.config.light_sampling_every == 0:
+                self._update_light_sampler()  # and on first use, in _shade
 
         before_step = [TrainingCallbackLocation.BEFORE_TRAIN_ITERATION]
         return [TrainingCallback(before_step, update_every_num_iters=1, func=set_step)]
