@@ -18,6 +18,7 @@ each step; writes OUTPUT_DIR/results.json.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -77,6 +78,9 @@ class MaterialBenchmark:
     stage_one_support_plane: bool = True
     """Train Stage I with `--pipeline.model.support-plane True` (the floor as a known plane, as the README advises
     for objects standing on a floor); `--no-stage-one-support-plane` trains it with nero-shape's default (off)."""
+    stage_two_options: str = ""
+    """Extra `ns-train nero-material` options for both scenes, as one string, e.g.
+    `--stage-two-options="--pipeline.model.eval-sample-multiplier 4"`: to measure a Stage II setting."""
     parallel: bool = False
     """Run the scenes side by side, one CPU thread each, instead of one after the other with all threads."""
     quick: bool = False
@@ -121,7 +125,8 @@ def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) ->
     material = train_stage(
         "nero-material", scene, runs, "material", config.stage_two_seconds, config.rays_per_batch,
         logs / "train-material.log",
-        extra=("--shape-config", str(shape.config), "--pipeline.model.mesh-resolution", str(config.mesh_resolution)),
+        extra=("--shape-config", str(shape.config), "--pipeline.model.mesh-resolution", str(config.mesh_resolution),
+               *shlex.split(config.stage_two_options)),
         threads=threads,
     )
     assets = folder / "assets"

@@ -325,6 +325,40 @@ def test_metallic_prior_starts_late_and_pushes_each_point_to_its_side(trained_ru
     assert metallic.grad[0] > 0 and metallic.grad[1] < 0 and metallic.grad[2] == 0  # descent: 0.2 down, 0.9 up
 
 
+def diffuse_light_loss(model: NeroMaterialModel, light: torch.Tensor, metallic: torch.Tensor, prior: str):
+    """The diffuse-light prior of `get_loss_dict` for these diffuse-lobe lights and metallic values."""
+    here = torch.cat([torch.full((light.shape[0], 4), 0.5), metallic[:, None]], dim=-1)
+    outputs = {"rgb_linear": torch.zeros_like(light), "materials_here": here, "materials_nearby": here,
+               "diffuse_light": light}
+    saved = model.config.diffuse_light_prior
+    try:
+        model.config.diffuse_light_prior = prior
+        return model.get_loss_dict(outputs, {"image": torch.zeros_like(light)})["diffuse_light_loss"]
+    finally:
+        model.config.diffuse_light_prior = saved
+
+
+def test_diffuse_light_prior_spares_metals_and_with_mean_only_ties_the_average(trained_run):
+    """The grey prior on the diffuse lobe's light counts each point by 1 - metallic; 'point' asks every point's light
+    to be grey, 'mean' only their average: a warm side and a cool side that average to grey cost nothing there."""
+    model = trained_run["trainer"].pipeline.model
+    model.train()
+    warm_and_cool = torch.tensor([[1.2, 1.0, 0.8], [0.8, 1.0, 1.2]], requires_grad=True)
+    dielectric, metal = torch.zeros(2), torch.ones(2)
+    weight = model.config.diffuse_light_loss_mult
+    point = diffuse_light_loss(model, warm_and_cool, dielectric, "point")
+    assert float(point) == pytest.approx(weight * 0.4)  # |0.2| + 0 + |0.2| at each point
+    assert float(diffuse_light_loss(model, warm_and_cool, dielectric, "mean")) == pytest.approx(0.0, abs=1e-6)
+    for prior in ("point", "mean"):
+        assert float(diffuse_light_loss(model, warm_and_cool, metal, prior)) == pytest.approx(0.0, abs=1e-6)
+    # Half metal: half the weight; a tint shared by both points costs the same either way.
+    tinted = torch.tensor([[1.2, 1.0, 0.8], [1.2, 1.0, 0.8]])
+    for prior in ("point", "mean"):
+        assert float(diffuse_light_loss(model, tinted, torch.full((2,), 0.5), prior)) == pytest.approx(weight * 0.2)
+    point.backward()
+    assert float(warm_and_cool.grad[0, 0]) > 0 and float(warm_and_cool.grad[1, 0]) < 0  # descent: toward grey
+
+
 def test_clipped_highlights_only_ask_the_rendering_to_reach_white(trained_run):
     """A channel at 255 in an sRGB photo is a lower bound: brighter renders cost nothing there, darker ones do;
     other channels, and every channel with clipped-highlights off, are compared as they are."""
