@@ -134,17 +134,26 @@ def trained_steps(run_dir: Path) -> Optional[int]:
     return int(checkpoints[-1].stem.split("-")[-1]) + 1 if checkpoints else None
 
 
-def render_views_command(load_config: Path, cameras: Path, output_dir: Path) -> List[str]:
-    """Command line rendering a trained run from the cameras of a transforms.json into OUTPUT_DIR/<frame>.png."""
-    return [
+def render_views_command(
+    load_config: Path, cameras: Path, output_dir: Path, monte_carlo: Optional[Tuple[int, int]] = None
+) -> List[str]:
+    """Command line rendering a trained run from the cameras of a transforms.json into OUTPUT_DIR/<frame>.png;
+    `monte_carlo` (rays per pixel, sample multiplier) overrides a nero-material run's render settings."""
+    command = [
         sys.executable, str(Path(__file__).resolve()), "render", "--load-config", str(load_config),
         "--cameras", str(cameras), "--output-dir", str(output_dir),
     ]
+    if monte_carlo is not None:
+        command += ["--monte-carlo", str(monte_carlo[0]), str(monte_carlo[1])]
+    return command
 
 
-def render_views(load_config: Path, cameras: Path, output_dir: Path) -> None:
+def render_views(
+    load_config: Path, cameras: Path, output_dir: Path, monte_carlo: Optional[Tuple[int, int]] = None
+) -> None:
     """Render the "rgb" output of a trained nero run from every camera of `cameras` (a transforms.json in the
-    training data's frame, e.g. SCENE/gt/test), mapped into the run's normalized frame like the training views."""
+    training data's frame, e.g. SCENE/gt/test), mapped into the run's normalized frame like the training views.
+    `monte_carlo` = (eval-pixel-samples, eval-sample-multiplier) of a nero-material run, in place of its own."""
     import imageio.v3 as iio
     import torch
     from nerfstudio.cameras.cameras import Cameras, CameraType
@@ -154,6 +163,11 @@ def render_views(load_config: Path, cameras: Path, output_dir: Path) -> None:
     from nero_ns.relight.cameras import read_transforms_cameras
 
     _, pipeline, _, _ = eval_setup(load_config, test_mode="inference")
+    if monte_carlo is not None:
+        model_config = pipeline.model.config
+        if not hasattr(model_config, "eval_pixel_samples"):
+            raise SystemExit(f"{load_config}: --monte-carlo applies to nero-material runs only; leave it out")
+        model_config.eval_pixel_samples, model_config.eval_sample_multiplier = monte_carlo
     dataparser_outputs = pipeline.datamanager.train_dataparser_outputs
     views = read_transforms_cameras(cameras)
     camera_to_worlds = torch.tensor(np.stack([view.c2w[:3] for view in views]), dtype=torch.float32)
@@ -211,6 +225,9 @@ class RenderViews:
     """transforms.json in the frame of the run's training data (e.g. SCENE/gt/test/transforms.json)."""
     output_dir: Path
     """Where <frame name>.png go."""
+    monte_carlo: Optional[Tuple[int, int]] = None
+    """Rays per pixel and sample multiplier of a nero-material run's renders (its eval-pixel-samples and
+    eval-sample-multiplier), in place of those it was trained with."""
 
 
 def _render_entrypoint() -> None:
@@ -220,7 +237,7 @@ def _render_entrypoint() -> None:
 
     options = tyro.cli(RenderViews, args=sys.argv[2:])
     with friendly_errors():
-        render_views(options.load_config, options.cameras, options.output_dir)
+        render_views(options.load_config, options.cameras, options.output_dir, options.monte_carlo)
 
 
 if __name__ == "__main__":

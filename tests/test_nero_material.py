@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from pathlib import Path
 
+import imageio.v3 as imageio
+import numpy as np
 import pytest
 import torch
 from nerfstudio.cameras.rays import RayBundle
@@ -23,6 +26,9 @@ from nero_ns.models.photometric import photometric_loss
 from nero_ns.models.stage_one import load_stage_one
 from nero_ns.synthetic.envmap import latlong_directions
 from test_stage_one_loading import write_stage_one_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from common import render_views  # noqa: E402  (the benchmarks' render command)
 
 TRAIN_STEPS = 30
 OUTPUT_CHANNELS = {
@@ -398,6 +404,27 @@ def test_evaluation_renders_with_more_samples_and_less_noise(trained_run):
         model.config.eval_sample_multiplier = NeroMaterialModelConfig.eval_sample_multiplier
     print("noise ratio with 4x samples:", ratio)
     assert 0.3 < ratio < 0.7
+
+
+def test_benchmark_renders_take_their_own_monte_carlo_settings(trained_run, tiny_scene, tmp_path):
+    """The benchmarks' render command overrides a Stage II run's rays per pixel and sample multiplier: two renders
+    at 16 rays per pixel differ about a quarter as much as two at 1 (1 / sqrt(16)); a Stage I run refuses it."""
+    cameras = tiny_scene / "gt" / "test" / "transforms.json"
+
+    def noise(rays_per_pixel: int) -> float:
+        renders = []
+        for seed in (1, 2):
+            torch.manual_seed(seed)
+            folder = tmp_path / f"{rays_per_pixel}-{seed}"
+            render_views(trained_run["config_path"], cameras, folder, monte_carlo=(rays_per_pixel, 1))
+            renders.append(np.stack([imageio.imread(path) / 255.0 for path in sorted(folder.glob("*.png"))]))
+        return float((renders[0] - renders[1]).std())
+
+    ratio = noise(16) / noise(1)
+    print("render noise ratio, 16 / 1 rays per pixel:", ratio)
+    assert 0.1 < ratio < 0.45
+    with pytest.raises(SystemExit, match="nero-material runs only"):
+        render_views(trained_run["shape_config"], cameras, tmp_path / "shape", monte_carlo=(4, 1))
 
 
 def test_several_rays_per_pixel_give_the_covered_share_of_silhouette_pixels(trained_run):
