@@ -160,14 +160,14 @@ def render_views(
     from nerfstudio.utils.eval_utils import eval_setup
 
     from nero_ns.datamanagers.normalization import normalize_poses
+    from nero_ns.models.nero_material import NeroMaterialModel
     from nero_ns.relight.cameras import read_transforms_cameras
 
     _, pipeline, _, _ = eval_setup(load_config, test_mode="inference")
     if monte_carlo is not None:
-        model_config = pipeline.model.config
-        if not hasattr(model_config, "eval_pixel_samples"):
+        if not isinstance(pipeline.model, NeroMaterialModel):
             raise SystemExit(f"{load_config}: --monte-carlo applies to nero-material runs only; leave it out")
-        model_config.eval_pixel_samples, model_config.eval_sample_multiplier = monte_carlo
+        pipeline.model.config.eval_pixel_samples, pipeline.model.config.eval_sample_multiplier = monte_carlo
     dataparser_outputs = pipeline.datamanager.train_dataparser_outputs
     views = read_transforms_cameras(cameras)
     camera_to_worlds = torch.tensor(np.stack([view.c2w[:3] for view in views]), dtype=torch.float32)

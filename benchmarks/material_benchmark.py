@@ -200,7 +200,6 @@ def print_results(rows: list, config: MaterialBenchmark) -> None:
         return f"[green]{value} ok" if passed else f"[red]{value} fail"
 
     rays, multiplier = config.render_monte_carlo
-
     mode = "scenes side by side, 1 thread each" if config.parallel else "one scene after the other, all cores"
     table = Table(
         title=f"nero-material, {config.stage_one_seconds:.0f} s + {config.stage_two_seconds:.0f} s budgets ({mode})"
