@@ -100,6 +100,9 @@ class NeroMaterialModelConfig(DefaultsForNewFields, ModelConfig):
     where a photo blends object and background; the 4 rays also average 4x the Monte Carlo samples."""
     photometric_loss: PhotometricLossKind = "charbonnier"
     """Photometric loss on linear colors."""
+    charbonnier_epsilon: float = 1e-3
+    """Residual (linear) below which the Charbonnier loss is quadratic: within it the fit goes to the mean of the
+    photos' noise, beyond it to the median (robust to fireflies and misplaced highlights)."""
     clipped_highlights: bool = True
     """Treat channels of sRGB photos at white (255) as clipped: the loss then only asks the rendering to reach
     white there, not to stay at it (off for linear HDR inputs). In the material benchmark's photos 53% of the blob's
@@ -108,6 +111,9 @@ class NeroMaterialModelConfig(DefaultsForNewFields, ModelConfig):
     """Weight of the material smoothness prior (materials at x and at a tangent offset of x agree)."""
     smoothness_offset: float = 0.05
     """Length of the random tangent offset, in normalized units (the object spans about 1.8)."""
+    environment_smoothness_loss_mult: float = 0.1
+    """Weight of the total-variation prior on the environment light's lat-long grids
+    (`EnvironmentLight.texel_variation`)."""
     range_prior_loss_mult: float = 1.0
     """Weight of the early prior keeping metallic in [0.02, 0.98] and roughness below 0.98 (no sigmoid saturation)."""
     range_prior_steps: int = 200
@@ -509,14 +515,18 @@ class NeroMaterialModel(Model):
         target = linear_target(batch, self.device, self.inputs_are_srgb)
         clipped = self.config.clipped_highlights and self.inputs_are_srgb
         kind = self.config.photometric_loss
-        loss_dict = {"rgb_loss": photometric_loss(outputs["rgb_linear"], target, kind, clipped)}
+        epsilon = self.config.charbonnier_epsilon
+        loss_dict = {"rgb_loss": photometric_loss(outputs["rgb_linear"], target, kind, clipped, epsilon)}
         if self.training and self.config.floor_loss_mult > 0 and "floor_rays" in outputs:
             floor_rays = outputs["floor_rays"]
             if floor_rays.any():
-                floor_error = photometric_loss(outputs["floor_rgb_linear"], target[floor_rays], kind, clipped)
+                floor_error = photometric_loss(outputs["floor_rgb_linear"], target[floor_rays], kind, clipped, epsilon)
                 loss_dict["floor_loss"] = self.config.floor_loss_mult * floor_error
         if self.training and self.config.floor_prior_loss_mult > 0 and "floor_prior" in outputs:
             loss_dict["floor_prior_loss"] = self.config.floor_prior_loss_mult * outputs["floor_prior"]
+        environment_smoothness = self.config.environment_smoothness_loss_mult
+        if self.training and environment_smoothness > 0 and len(self.environment_light.log_texels) > 0:
+            loss_dict["environment_smoothness_loss"] = environment_smoothness * self.environment_light.texel_variation()
         if not self.training or "materials_here" not in outputs:
             return loss_dict
         if self.config.smoothness_loss_mult > 0:

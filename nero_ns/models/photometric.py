@@ -28,15 +28,17 @@ def photometric_loss(
     target: Float[Tensor, "n 3"],
     kind: PhotometricLossKind,
     clipped_highlights: bool = False,
+    charbonnier_epsilon: float = 1e-3,
 ) -> Float[Tensor, ""]:
     """Mean Charbonnier (smooth L1, robust to the outliers of specular highlights) or L1 error.
 
     With `clipped_highlights`, a target channel at `SATURATED` or above only says the light reached the camera's
     white: a rendering brighter than that is not penalized there, one darker is. Without it a sun's highlight,
-    clipped in the photos, pulls the light and the lobe toward a broad, dim highlight of value 1."""
+    clipped in the photos, pulls the light and the lobe toward a broad, dim highlight of value 1. The Charbonnier is
+    quadratic for residuals below `charbonnier_epsilon` and linear above."""
     residual = prediction - target
     if clipped_highlights:
         residual = torch.where(target >= SATURATED, residual.clamp(max=0.0), residual)
     if kind == "charbonnier":
-        return torch.sqrt(residual**2 + 1e-6).mean()
+        return torch.sqrt(residual**2 + charbonnier_epsilon**2).mean()
     return residual.abs().mean()
