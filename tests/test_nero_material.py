@@ -16,7 +16,7 @@ from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.utils.eval_utils import eval_setup
 
-from nero_ns.colors import srgb_to_linear
+from nero_ns.colors import linear_to_srgb, srgb_to_linear
 from nero_ns.components.grid_lookup import bilinear_lookup
 from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.errors import NeroInputError
@@ -384,6 +384,30 @@ def test_clipped_highlights_only_ask_the_rendering_to_reach_white(trained_run):
     assert gradients[False][0, 0] > 0 and gradients[False][1, 0] < 0
     assert torch.equal(gradients[True][:, 1:], gradients[False][:, 1:])  # unclipped channels: unchanged
     assert (gradients[True][:, 1:] > 0).all()  # 0.5 linear is above sRGB 0.5 (0.21 linear)
+
+
+def test_charbonnier_epsilon_moves_the_fit_from_the_median_to_the_mean(trained_run):
+    """The constant that minimizes the Stage II photometric loss over skewed samples (nine at 0.2 linear, one at
+    0.7) sits at their median with the default epsilon and near their mean (0.25) with an epsilon above the spread."""
+    model = trained_run["trainer"].pipeline.model
+    model.train()
+    samples = torch.tensor([0.2] * 9 + [0.7])[:, None].expand(-1, 3)
+    batch = {"image": linear_to_srgb(samples)}
+    fits = {}
+    try:
+        for epsilon in (1e-3, 1.0):
+            model.config.charbonnier_epsilon = epsilon
+            constant = torch.full((1, 3), 0.45, requires_grad=True)
+            optimizer = torch.optim.Adam([constant], lr=1e-2)
+            for _ in range(400):
+                optimizer.zero_grad()
+                model.get_loss_dict({"rgb_linear": constant.expand(10, 3)}, batch)["rgb_loss"].backward()
+                optimizer.step()
+            fits[epsilon] = float(constant.detach().mean())
+    finally:
+        model.config.charbonnier_epsilon = NeroMaterialModelConfig().charbonnier_epsilon
+    assert abs(fits[1e-3] - 0.2) < 0.01, fits
+    assert abs(fits[1.0] - 0.25) < 0.01, fits
 
 
 def test_evaluation_renders_with_more_samples_and_less_noise(trained_run):
