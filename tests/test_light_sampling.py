@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from test_mc_shading import quadrature
 
 from nero_ns.components.light_sampling import LatLongLightSampler
 from nero_ns.components.mc_shading import monte_carlo_shade, unit_square_samples
-from nero_ns.models.photometric import photometric_loss
+from nero_ns.models.photometric import photometric_loss, split_estimate_loss
 from nero_ns.synthetic.envmap import latlong_directions
 
 F64 = torch.float64
@@ -96,33 +97,80 @@ def test_shading_with_light_samples_is_unbiased_and_less_noisy_under_a_sun():
     assert (with_light.std(0) < 0.5 * without.std(0)).all(), (with_light.std(0), without.std(0))
 
 
-def fitted_sun_strength(num_light: int) -> float:
+def test_split_estimates_are_unbiased_independent_and_average_to_the_rendering():
+    """`num_estimates 2` splits each strategy's samples into two separately stratified halves: each half is an
+    unbiased estimate on its own, the two are uncorrelated, and their mean is the full estimate."""
+    light_fn = sky_with_sun(50.0, cone_cos=0.995)
+    sampler = LatLongLightSampler(light_fn(torch.as_tensor(latlong_directions(128, 256), dtype=F64)), exponent=2.0)
+    count = 4096
+    normal = torch.nn.functional.normalize(torch.tensor([0.2, 0.1, 1.0], dtype=F64), dim=0).expand(count, 3)
+    view = torch.nn.functional.normalize(torch.tensor([-0.3, -0.1, 0.8], dtype=F64), dim=0).expand(count, 3)
+    base_color = torch.tensor([0.7, 0.4, 0.2], dtype=F64).expand(count, 3)
+    rough, metallic = torch.full((count, 1), 0.4, dtype=F64), torch.full((count, 1), 0.3, dtype=F64)
+    reference = sum(quadrature(normal[0], view[0], base_color[0], rough[0], metallic[0], light_fn, n=1500))
+    out = monte_carlo_shade(
+        torch.zeros(count, 3, dtype=F64), normal, view, base_color, rough, metallic, light_fn, 24, 24,
+        generator=torch.Generator().manual_seed(6), light_sampler=sampler, num_light=16, num_estimates=2,
+    )
+    estimates = out["estimates"]
+    assert estimates.shape == (count, 2, 3)
+    assert torch.allclose(estimates.mean(dim=1), out["rgb"])
+    for half in (0, 1):
+        mean, stderr = estimates[:, half].mean(0), estimates[:, half].std(0) / math.sqrt(count)
+        assert ((mean - reference).abs() < 4 * stderr + 2e-3 * reference).all(), (half, mean, stderr, reference)
+    first, second = (estimates[:, half, 0] - estimates[:, half, 0].mean() for half in (0, 1))
+    assert abs(float((first * second).mean() / (first.std() * second.std()))) < 0.1
+    with pytest.raises(ValueError, match="multiple of num_estimates"):
+        monte_carlo_shade(torch.zeros(count, 3, dtype=F64), normal, view, base_color, rough, metallic, light_fn, 24,
+                          24, light_sampler=sampler, num_light=16, num_estimates=3)
+
+
+def fitted_sun_strength(num_light: int, split: bool = False, shadowed_half: bool = False) -> float:
     """Fit a sun's strength (true 10, start 1; a cone of 0.006 sr over a grey sky) with the Charbonnier loss to the
     exact shading of a rough white patch, from 24 + 24 (+ num_light) samples per point, rebuilding the light
-    sampler from the current light at every step as Stage II does every few steps."""
+    sampler from the current light at every step as Stage II does every few steps.
+
+    With `shadowed_half`, the sky's strength is learned too and the sun is blocked over every other point, so only
+    the contrast between lit and shadowed points tells the sun from the sky, as on a real object. With `split`, the
+    loss is `split_estimate_loss` (split_mult 1) on two halves of the samples."""
     log_strength = torch.zeros((), dtype=F64, requires_grad=True)
+    log_sky = torch.tensor(math.log(0.2), dtype=F64, requires_grad=shadowed_half)
     lat_long = torch.as_tensor(latlong_directions(128, 256), dtype=F64)
-    normal = torch.tensor([0.0, 0.0, 1.0], dtype=F64)
-    view = torch.nn.functional.normalize(SUN * torch.tensor([-1.0, -1.0, 1.0], dtype=F64), dim=0)
-    base_color, rough, metallic = torch.full((3,), 0.8, dtype=F64), torch.ones(1, dtype=F64), torch.zeros(1, dtype=F64)
-    target = sum(quadrature(normal, view, base_color, rough, metallic, sky_with_sun(10.0), n=1500)).expand(512, 3)
-    optimizer = torch.optim.Adam([log_strength], lr=0.05)
+    count = 256 if shadowed_half else 512
+    normal = torch.tensor([0.0, 0.0, 1.0], dtype=F64).expand(count, 3)
+    view = torch.nn.functional.normalize(SUN * torch.tensor([-1.0, -1.0, 1.0], dtype=F64), dim=0).expand(count, 3)
+    base_color, rough = torch.full((count, 3), 0.8, dtype=F64), torch.ones(count, 1, dtype=F64)
+    metallic = torch.zeros(count, 1, dtype=F64)
+    shadowed = (torch.arange(count) % 2 == 0) & shadowed_half
+
+    def visibility(points, directions):
+        return ~(((directions * SUN).sum(-1) > 0.999) & shadowed[:, None])
+
+    lit, dark = (sum(quadrature(normal[0], view[0], base_color[0], rough[0], metallic[0], sky_with_sun(sun), n=1500))
+                 for sun in (10.0, 0.0))
+    target = torch.where(shadowed[:, None], dark, lit)
+    optimizer = torch.optim.Adam([log_strength, log_sky], lr=0.05)
     generator = torch.Generator().manual_seed(0)
     strengths = []
-    for step in range(250):
-        light_fn = sky_with_sun(log_strength.exp())
+    steps = 200 if shadowed_half else 250
+    for step in range(steps):
+        light_fn = sky_with_sun(log_strength.exp(), sky=log_sky.exp())
         with torch.no_grad():
             sampler = LatLongLightSampler(light_fn(lat_long), exponent=2.0)
-        rgb = monte_carlo_shade(
-            torch.zeros(512, 3, dtype=F64), normal.expand(512, 3), view.expand(512, 3), base_color.expand(512, 3),
-            rough.expand(512, 1), metallic.expand(512, 1), light_fn, 24, 24, generator=generator,
-            light_sampler=sampler, num_light=num_light,
-        )["rgb"]
-        loss = photometric_loss(rgb, target, "charbonnier")
+
+        out = monte_carlo_shade(
+            torch.zeros(count, 3, dtype=F64), normal, view, base_color, rough, metallic, light_fn, 24, 24,
+            visibility_fn=visibility, generator=generator, light_sampler=sampler, num_light=num_light,
+            num_estimates=2 if split else 1,
+        )
+        if split:
+            loss = split_estimate_loss(out["estimates"][:, 0], out["estimates"][:, 1], target, "charbonnier")
+        else:
+            loss = photometric_loss(out["rgb"], target, "charbonnier")
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if step >= 150:
+        if step >= steps - 100:
             strengths.append(log_strength.exp().item())
     return sum(strengths) / len(strengths)
 
@@ -132,6 +180,32 @@ def test_light_samples_let_a_robust_loss_find_a_small_sun():
     skewed estimate and keeps the sun at a fraction of its strength. With light samples it finds it."""
     assert abs(fitted_sun_strength(16) - 10.0) < 1.5
     assert fitted_sun_strength(0) < 3.0
+
+
+def test_split_estimate_finds_a_sun_that_the_joint_estimate_loses():
+    """With the sky learned as well and 8 light samples per point, the sun starts too dim for the light sampler to
+    meet it at most points. On the joint estimate, the points that do meet it overshoot and the robust loss pulls
+    it down; the sky takes its light. Adding each half's derivative weighted by the other half's residual lets it
+    grow."""
+    assert fitted_sun_strength(8, shadowed_half=True) < 3.0
+    assert abs(fitted_sun_strength(8, split=True, shadowed_half=True) - 10.0) < 1.5
+
+
+def test_split_estimate_loss_adds_each_halfs_slope_at_the_other():
+    generator = torch.Generator().manual_seed(2)
+    first, second, target = (torch.rand(64, 3, dtype=F64, generator=generator) for _ in range(3))
+    target[0] = 1.0  # clipped: only a rendering below white is penalized there
+    first.requires_grad_(True)
+    loss = split_estimate_loss(first, second, target, "charbonnier", clipped_highlights=True,
+                               charbonnier_epsilon=0.05, split_mult=0.5)
+    mean = (first + second) / 2.0
+    joint = photometric_loss(mean, target, "charbonnier", True, 0.05)
+    assert torch.isclose(loss, joint)
+    (joint_gradient,) = torch.autograd.grad(joint, first)
+    loss.backward()
+    residual = torch.where(target >= 0.999, (second - target).clamp(max=0.0), second - target)
+    split_gradient = residual / torch.sqrt(residual**2 + 0.05**2) / (2 * first.numel())
+    assert torch.allclose(first.grad, joint_gradient + 0.5 * split_gradient)
 
 
 def test_stratified_samples_put_one_point_in_each_cell():

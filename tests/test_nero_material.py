@@ -410,6 +410,40 @@ def test_charbonnier_epsilon_moves_the_fit_from_the_median_to_the_mean(trained_r
     assert abs(fits[1.0] - 0.25) < 0.01, fits
 
 
+def test_split_estimate_shades_each_hit_twice_and_needs_even_counts(trained_run):
+    """In training, split-estimate-mult > 0 shades every hit from two independent halves of its samples (their mean
+    is the rendering) and the loss trains the light through them; evaluation shades once; odd counts are refused."""
+    pipeline = trained_run["trainer"].pipeline
+    model = pipeline.model
+    try:
+        model.config.split_estimate_mult = 1.0
+        model.train()
+        torch.manual_seed(3)
+        ray_bundle, batch = pipeline.datamanager.next_train(0)
+        outputs = model(ray_bundle)
+        halves, hit = outputs["rgb_linear_halves"], outputs["accumulation"][:, 0] > 0
+        assert halves.shape == (hit.shape[0], 2, 3)
+        assert torch.allclose(halves.mean(dim=1), outputs["rgb_linear"])
+        # Independent samples: the halves differ on the object, and agree off it (far field, floor).
+        assert (halves[hit, 0] - halves[hit, 1]).abs().mean() > 1e-3
+        assert torch.equal(halves[~hit, 0], halves[~hit, 1])
+        model.environment_light.zero_grad()
+        model.get_loss_dict(outputs, batch)["rgb_loss"].backward()
+        assert model.environment_light.log_texels[0].grad.abs().sum() > 0
+        model.eval()
+        with torch.no_grad():
+            assert "rgb_linear_halves" not in model(ray_bundle)
+        model.train()
+        model.config.num_light_samples = 15
+        with pytest.raises(NeroInputError, match="num-light-samples even"):
+            model(ray_bundle)
+    finally:
+        defaults = NeroMaterialModelConfig()
+        model.config.split_estimate_mult = defaults.split_estimate_mult
+        model.config.num_light_samples = defaults.num_light_samples
+        model.zero_grad()
+
+
 def test_evaluation_renders_with_more_samples_and_less_noise(trained_run):
     """Two renders with other random samples differ about half as much with 4x the samples (1 / sqrt(4)); the
     4 rays per pixel of renders average 4x samples again, in both."""

@@ -56,8 +56,11 @@ def monte_carlo_shade(
     stratified: bool = True,
     light_sampler: Optional[LatLongLightSampler] = None,
     num_light: int = 0,
+    num_estimates: int = 1,
 ) -> Dict[str, Float[Tensor, "*bs 3"]]:
-    """Outgoing radiance toward `view_dirs` (unit, toward the camera) as dict(rgb, diffuse, specular).
+    """Outgoing radiance toward `view_dirs` (unit, toward the camera) as dict(rgb, diffuse, specular), and with
+    `num_estimates` > 1 also "estimates" (*bs, num_estimates, 3): the samples split into that many independent,
+    separately stratified estimates of rgb (each count must divide by it), whose mean is rgb.
 
     `light_fn` and `visibility_fn` are called once each on all num_diffuse + num_specular (+ num_light) samples per
     point (cosine samples first, then GGX, then those of `light_sampler`). Occluded samples get zero radiance (hard
@@ -66,24 +69,33 @@ def monte_carlo_shade(
     strategy's uniforms are jittered on a grid (`unit_square_samples`), else drawn independently.
     """
     num_light = num_light if light_sampler is not None else 0
-    if min(num_diffuse, num_specular, num_light) < 0 or num_diffuse + num_specular == 0:
-        raise ValueError(f"monte_carlo_shade needs sample counts >= 0 with a positive sum of cosine and GGX samples, "
-                         f"got {num_diffuse}, {num_specular} and {num_light}")
-    batch_shape = torch.broadcast_shapes(points.shape, normals.shape, view_dirs.shape)[:-1]
     counts = (num_diffuse, num_specular, num_light)
+    if min(counts) < 0 or num_diffuse + num_specular == 0 or any(count % num_estimates for count in counts):
+        raise ValueError(f"monte_carlo_shade needs sample counts >= 0 with a positive sum of cosine and GGX samples, "
+                         f"each a multiple of num_estimates ({num_estimates}), got {num_diffuse}, {num_specular} and "
+                         f"{num_light}")
+    batch_shape = torch.broadcast_shapes(points.shape, normals.shape, view_dirs.shape)[:-1]
     view = clamp_view_to_hemisphere(normals, view_dirs)[..., None, :]
     normal = normals[..., None, :]
     with torch.no_grad():
         options = dict(stratified=stratified, generator=generator, device=points.device, dtype=points.dtype)
         rough = roughness.detach()[..., None, :]
-        cosine_u = unit_square_samples(batch_shape, num_diffuse, **options)
-        specular_u = unit_square_samples(batch_shape, num_specular, **options)
+
+        def uniforms(count: int, along_first: bool = False) -> Tensor:
+            # Each estimate's share of a strategy's samples is stratified on its own grid, estimate after estimate
+            # (`along_first`: strata along the first uniform only).
+            share = count // num_estimates
+            rows = share if along_first else None
+            u = unit_square_samples(torch.Size([*batch_shape, num_estimates]), share, rows=rows, **options)
+            return u.reshape(*batch_shape, count, 2)
+
+        cosine_u, specular_u = uniforms(num_diffuse), uniforms(num_specular)
         cosine_dirs, _ = sample_cosine_hemisphere(normal, cosine_u)
         specular_dirs, _ = sample_ggx_vndf(normal, view, rough, specular_u)
         strategies = [cosine_dirs.expand(*batch_shape, num_diffuse, 3), specular_dirs]
         if num_light > 0:
             # Strata along the cdf only: the first uniform picks the cell.
-            light_u = unit_square_samples(batch_shape, num_light, rows=num_light, **options)
+            light_u = uniforms(num_light, along_first=True)
             strategies.append(light_sampler.sample(light_u))
         directions = torch.cat(strategies, dim=-2)
         # Every strategy's pdf at every sample, scaled by its sample count (multi-sample MIS, power heuristic).
@@ -99,9 +111,21 @@ def monte_carlo_shade(
     diffuse, specular = cook_torrance_brdf(
         normal, view, directions, base_color[..., None, :], roughness[..., None, :], metallic[..., None, :]
     )
-    diffuse = (diffuse * radiance * weight_over_pdf).sum(dim=-2)
-    specular = (specular * radiance * weight_over_pdf).sum(dim=-2)
-    return {"rgb": diffuse + specular, "diffuse": diffuse, "specular": specular}
+    diffuse = diffuse * radiance * weight_over_pdf
+    specular = specular * radiance * weight_over_pdf
+    shading = {"diffuse": diffuse.sum(dim=-2), "specular": specular.sum(dim=-2)}
+    shading["rgb"] = shading["diffuse"] + shading["specular"]
+    if num_estimates > 1:
+        # Each estimate has 1/num_estimates of every strategy's samples: the same MIS weights (the power heuristic
+        # does not change when all counts are scaled alike), num_estimates times the weight over pdf.
+        estimate_of_sample = torch.cat([
+            torch.arange(num_estimates, device=points.device).repeat_interleave(count // num_estimates)
+            for count in counts[: len(strategies)]
+        ])
+        contributions = (diffuse + specular) * num_estimates
+        estimates = contributions.new_zeros(*batch_shape, num_estimates, 3)
+        shading["estimates"] = estimates.index_add(-2, estimate_of_sample, contributions)
+    return shading
 
 
 def unit_square_samples(

@@ -36,9 +36,48 @@ def photometric_loss(
     white: a rendering brighter than that is not penalized there, one darker is. Without it a sun's highlight,
     clipped in the photos, pulls the light and the lobe toward a broad, dim highlight of value 1. The Charbonnier is
     quadratic for residuals below `charbonnier_epsilon` and linear above."""
-    residual = prediction - target
-    if clipped_highlights:
-        residual = torch.where(target >= SATURATED, residual.clamp(max=0.0), residual)
+    residual = _residual(prediction, target, clipped_highlights)
     if kind == "charbonnier":
         return torch.sqrt(residual**2 + charbonnier_epsilon**2).mean()
     return residual.abs().mean()
+
+
+def split_estimate_loss(
+    first: Float[Tensor, "n 3"],
+    second: Float[Tensor, "n 3"],
+    target: Float[Tensor, "n 3"],
+    kind: PhotometricLossKind,
+    clipped_highlights: bool = False,
+    charbonnier_epsilon: float = 1e-3,
+    split_mult: float = 1.0,
+) -> Float[Tensor, ""]:
+    """`photometric_loss` of the mean of two independent Monte Carlo estimates, whose gradient gets, on top of its
+    own, `split_mult` x a split gradient: each estimate's derivative weighted by the loss's slope at the other's
+    residual.
+
+    With one estimate, a sample that meets a small bright light both raises the rendering and sets the sign of the
+    gradient it sends to that light: the residual turns positive exactly when the light was met, so a robust loss
+    pulls the light down wherever few samples find it. The slope of the independent other half has no such tie: in
+    expectation the split gradient is E[slope(residual)] times the derivative of the mean rendering. Alone it lets a
+    rarely met light grow past the photos (the median of a half leaves it out), hence the sum. The value is the
+    loss of the mean, for the logs."""
+    mean = (first + second) / 2.0
+    loss = photometric_loss(mean, target, kind, clipped_highlights, charbonnier_epsilon)
+
+    def slope(estimate: Tensor) -> Tensor:
+        residual = _residual(estimate.detach(), target, clipped_highlights)
+        if kind == "charbonnier":
+            return residual / torch.sqrt(residual**2 + charbonnier_epsilon**2)
+        return torch.sign(residual)
+
+    # d(split)/d(first) = slope(second) / (2 n), as d(loss)/d(first) would be with the slope at the mean.
+    split = (slope(second) * first + slope(first) * second).mean() / 2.0
+    return loss + split_mult * (split - split.detach())
+
+
+def _residual(prediction: Tensor, target: Tensor, clipped_highlights: bool) -> Tensor:
+    """prediction - target, with the part above a clipped target channel dropped (`photometric_loss`)."""
+    residual = prediction - target
+    if clipped_highlights:
+        residual = torch.where(target >= SATURATED, residual.clamp(max=0.0), residual)
+    return residual
