@@ -36,7 +36,9 @@ def photometric_loss(
     white: a rendering brighter than that is not penalized there, one darker is. Without it a sun's highlight,
     clipped in the photos, pulls the light and the lobe toward a broad, dim highlight of value 1. The Charbonnier is
     quadratic for residuals below `charbonnier_epsilon` and linear above."""
-    residual = _residual(prediction, target, clipped_highlights)
+    residual = prediction - target
+    if clipped_highlights:
+        residual = torch.where(target >= SATURATED, residual.clamp(max=0.0), residual)
     if kind == "charbonnier":
         return torch.sqrt(residual**2 + charbonnier_epsilon**2).mean()
     return residual.abs().mean()
@@ -65,19 +67,13 @@ def split_estimate_loss(
     loss = photometric_loss(mean, target, kind, clipped_highlights, charbonnier_epsilon)
 
     def slope(estimate: Tensor) -> Tensor:
-        residual = _residual(estimate.detach(), target, clipped_highlights)
-        if kind == "charbonnier":
-            return residual / torch.sqrt(residual**2 + charbonnier_epsilon**2)
-        return torch.sign(residual)
+        """The loss's derivative per element at `estimate` (times the element count), by autograd of the loss itself."""
+        probe = estimate.detach().requires_grad_(True)
+        with torch.enable_grad():
+            value = photometric_loss(probe, target, kind, clipped_highlights, charbonnier_epsilon) * probe.numel()
+            return torch.autograd.grad(value, probe)[0]
 
     # d(split)/d(first) = slope(second) / (2 n), as d(loss)/d(first) would be with the slope at the mean.
     split = (slope(second) * first + slope(first) * second).mean() / 2.0
     return loss + split_mult * (split - split.detach())
 
-
-def _residual(prediction: Tensor, target: Tensor, clipped_highlights: bool) -> Tensor:
-    """prediction - target, with the part above a clipped target channel dropped (`photometric_loss`)."""
-    residual = prediction - target
-    if clipped_highlights:
-        residual = torch.where(target >= SATURATED, residual.clamp(max=0.0), residual)
-    return residual
