@@ -207,6 +207,12 @@ def test_split_estimate_loss_adds_each_halfs_slope_at_the_other():
     split_gradient = residual / torch.sqrt(residual**2 + 0.05**2) / (2 * first.numel())
     assert torch.allclose(first.grad, joint_gradient + 0.5 * split_gradient)
 
+    first.grad = None
+    alone = split_estimate_loss(first, second, target, "charbonnier", True, 0.05, split_mult=0.5, joint_mult=0.0)
+    assert torch.isclose(alone, joint)  # the value stays the loss of the mean
+    alone.backward()
+    assert torch.allclose(first.grad, 0.5 * split_gradient)
+
 
 def test_stratified_samples_put_one_point_in_each_cell():
     u = unit_square_samples(torch.Size([5]), 24, True, torch.Generator().manual_seed(3), torch.device("cpu"), F64)

@@ -331,6 +331,28 @@ def test_metallic_prior_starts_late_and_pushes_each_point_to_its_side(trained_ru
     assert metallic.grad[0] > 0 and metallic.grad[1] < 0 and metallic.grad[2] == 0  # descent: 0.2 down, 0.9 up
 
 
+def test_albedo_ceiling_prior_lowers_only_channels_above_the_ceiling(trained_run):
+    """With albedo-ceiling-loss-mult w, the prior is w x the mean over points of the summed excess of the albedo
+    channels over albedo-ceiling; its gradient lowers those channels and leaves the others alone."""
+    model = trained_run["trainer"].pipeline.model
+    model.train()
+    albedo = torch.tensor([[0.95, 0.5, 1.0], [0.2, 0.92, 0.9]], requires_grad=True)
+    here = torch.cat([albedo, torch.full((2, 2), 0.5)], dim=-1)
+    outputs = {"rgb_linear": torch.zeros(2, 3), "materials_here": here, "materials_nearby": here.detach(),
+               "diffuse_light": torch.ones(2, 3)}
+    batch = {"image": torch.zeros(2, 3)}
+    try:
+        model.config.albedo_ceiling_loss_mult = 0.0
+        assert "albedo_ceiling_loss" not in model.get_loss_dict(outputs, batch)
+        model.config.albedo_ceiling_loss_mult = 2.0
+        loss = model.get_loss_dict(outputs, batch)["albedo_ceiling_loss"]
+    finally:
+        model.config.albedo_ceiling_loss_mult = NeroMaterialModelConfig().albedo_ceiling_loss_mult
+    assert float(loss) == pytest.approx(2.0 * ((0.05 + 0.1) + 0.02) / 2)
+    loss.backward()
+    assert torch.equal(albedo.grad > 0, torch.tensor([[True, False, True], [False, True, False]]))
+
+
 def diffuse_light_loss(model: NeroMaterialModel, light: torch.Tensor, metallic: torch.Tensor, prior: str):
     """The diffuse-light prior of `get_loss_dict` for these diffuse-lobe lights and metallic values."""
     here = torch.cat([torch.full((light.shape[0], 4), 0.5), metallic[:, None]], dim=-1)
@@ -411,8 +433,9 @@ def test_charbonnier_epsilon_moves_the_fit_from_the_median_to_the_mean(trained_r
 
 
 def test_split_estimate_shades_each_hit_twice_and_needs_even_counts(trained_run):
-    """In training, split-estimate-mult > 0 shades every hit from two independent halves of its samples (their mean
-    is the rendering) and the loss trains the light through them; evaluation shades once; odd counts are refused."""
+    """In training, split-estimate-mult > 0 (the default) shades every hit from two independent halves of its samples
+    (their mean is the rendering) and the loss trains the light through them; evaluation shades once; odd counts are
+    refused, unless the split is off."""
     pipeline = trained_run["trainer"].pipeline
     model = pipeline.model
     try:
@@ -437,6 +460,9 @@ def test_split_estimate_shades_each_hit_twice_and_needs_even_counts(trained_run)
         model.config.num_light_samples = 15
         with pytest.raises(NeroInputError, match="num-light-samples even"):
             model(ray_bundle)
+        model.config.split_estimate_mult = 0.0  # off: one estimate, odd counts allowed
+        with torch.no_grad():
+            assert "rgb_linear_halves" not in model(ray_bundle)
     finally:
         defaults = NeroMaterialModelConfig()
         model.config.split_estimate_mult = defaults.split_estimate_mult

@@ -52,17 +52,20 @@ def split_estimate_loss(
     clipped_highlights: bool = False,
     charbonnier_epsilon: float = 1e-3,
     split_mult: float = 1.0,
+    joint_mult: float = 1.0,
 ) -> Float[Tensor, ""]:
-    """`photometric_loss` of the mean of two independent Monte Carlo estimates, whose gradient gets, on top of its
-    own, `split_mult` x a split gradient: each estimate's derivative weighted by the loss's slope at the other's
+    """`photometric_loss` of the mean of two independent Monte Carlo estimates, whose gradient is `joint_mult` x its
+    own plus `split_mult` x a split gradient: each estimate's derivative weighted by the loss's slope at the other's
     residual.
 
     With one estimate, a sample that meets a small bright light both raises the rendering and sets the sign of the
     gradient it sends to that light: the residual turns positive exactly when the light was met, so a robust loss
     pulls the light down wherever few samples find it. The slope of the independent other half has no such tie: in
     expectation the split gradient is E[slope(residual)] times the derivative of the mean rendering. Alone it lets a
-    rarely met light grow past the photos (the median of a half leaves it out), hence the sum. The value is the
-    loss of the mean, for the logs."""
+    rarely met light grow past the photos (the median of a half leaves it out), hence the sum by default. Where the
+    loss is quadratic (residuals within the Charbonnier epsilon) the split gradient alone (`joint_mult` 0) is an
+    unbiased gradient of the squared error of the expected rendering, which the joint one is not: it also lowers
+    the estimate's variance. The value is the loss of the mean, for the logs."""
     mean = (first + second) / 2.0
     loss = photometric_loss(mean, target, kind, clipped_highlights, charbonnier_epsilon)
 
@@ -75,5 +78,5 @@ def split_estimate_loss(
 
     # d(split)/d(first) = slope(second) / (2 n), as d(loss)/d(first) would be with the slope at the mean.
     split = (slope(second) * first + slope(first) * second).mean() / 2.0
-    return loss + split_mult * (split - split.detach())
+    return joint_mult * loss + (1.0 - joint_mult) * loss.detach() + split_mult * (split - split.detach())
 
