@@ -111,8 +111,9 @@ class NeroMaterialModelConfig(DefaultsForNewFields, ModelConfig):
     each hit is shaded in training as two independent halves of its light samples (the counts must be even), and
     each half's derivative is also weighted by the loss's slope at the other half's residual, so a sample that
     meets a small bright light no longer alone sets the sign of its gradient, which pulls such a light down. On the
-    material benchmark's blob (with charbonnier-epsilon 0.05) the object PSNR rose by 0.30 and 0.44 dB over the
-    split's absence on two Stage I runs, passing Stage I's on the second; the README has the figures."""
+    material benchmark's blob, this with charbonnier-epsilon 0.05 raised the object PSNR by 0.30 and 0.44 dB over
+    neither (split off, epsilon 0.001) on two Stage I runs, passing Stage I's on the second; the README has the
+    figures."""
     split_estimate_joint_mult: float = 1.0
     """With a split estimate, the weight of the photometric loss's own gradient (of the mean of the halves) beside
     the split gradient. 0, the split gradient alone, lets a rarely met light grow past the photos: on the

@@ -78,5 +78,6 @@ def split_estimate_loss(
 
     # d(split)/d(first) = slope(second) / (2 n), as d(loss)/d(first) would be with the slope at the mean.
     split = (slope(second) * first + slope(first) * second).mean() / 2.0
-    return joint_mult * loss + (1.0 - joint_mult) * loss.detach() + split_mult * (split - split.detach())
+    # Value: the loss of the mean; gradient: joint_mult x its own + split_mult x the split one.
+    return loss.detach() + joint_mult * (loss - loss.detach()) + split_mult * (split - split.detach())
 
