@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import math
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from jaxtyping import Float
 from nerfstudio.field_components.encodings import HashEncoding
+from nerfstudio.utils.external import TCNN_EXISTS
 from torch import Tensor, nn
+
+from nero_ns.components.hash_grid import HashGrid
 
 
 class CoarseToFineHashGrid(nn.Module):
     """Multi-resolution hash grid over [-1, 1]^3 whose finer levels are unlocked during training.
 
-    Uses nerfstudio's HashEncoding, which is tinycudann when importable and an equivalent pure-PyTorch table
-    otherwise, so no tcnn object exists on a CPU machine. Locked levels output zeros, so the SDF starts smooth
-    and gains detail as `set_step` unlocks levels.
+    Locked levels output zeros, so the SDF starts smooth and gains detail as `set_step` unlocks levels. The grid is
+    our pure-PyTorch `HashGrid` (locked levels cost nothing; it can return the features' spatial derivative), or
+    tinycudann's through nerfstudio's `HashEncoding` when `implementation` is "tcnn" and tinycudann is importable:
+    no tcnn object is ever built without it.
     """
 
     def __init__(
@@ -31,13 +35,14 @@ class CoarseToFineHashGrid(nn.Module):
         implementation: str = "tcnn",
     ) -> None:
         super().__init__()
-        self.encoding = HashEncoding(
-            num_levels=num_levels,
-            min_res=min_res,
-            max_res=max_res,
-            log2_hashmap_size=log2_hashmap_size,
+        grid_options = dict(
+            num_levels=num_levels, min_res=min_res, max_res=max_res, log2_hashmap_size=log2_hashmap_size,
             features_per_level=features_per_level,
-            implementation=implementation,  # type: ignore[arg-type]
+        )
+        self.encoding: nn.Module = (
+            HashEncoding(**grid_options, implementation="tcnn")  # type: ignore[arg-type]
+            if implementation == "tcnn" and TCNN_EXISTS
+            else HashGrid(**grid_options)
         )
         self.num_levels = num_levels
         self.features_per_level = features_per_level
@@ -45,20 +50,43 @@ class CoarseToFineHashGrid(nn.Module):
         self.steps_per_level = steps_per_level
         self.register_buffer("active_levels", torch.tensor(min(start_levels, num_levels)), persistent=True)
 
+    @property
+    def supports_jacobian(self) -> bool:
+        """Whether `forward(..., with_jacobian=True)` is available (the PyTorch grid; not tinycudann's)."""
+        return isinstance(self.encoding, HashGrid)
+
     def get_out_dim(self) -> int:
         return self.num_levels * self.features_per_level
+
+    def finest_active_resolution(self) -> float:
+        """Resolution of the finest unlocked level, in cells per unit of [0, 1]^3."""
+        return float(self.encoding.scalings[int(self.active_levels) - 1])  # type: ignore[index]
 
     def set_step(self, step: int) -> None:
         """Unlock one more level every `steps_per_level` steps."""
         unlocked = self.start_levels + step // max(self.steps_per_level, 1)
         self.active_levels.fill_(min(unlocked, self.num_levels))
 
-    def forward(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs features"]:
-        unit_cube = ((positions + 1.0) / 2.0).clamp(0.0, 1.0)
-        features = self.encoding(unit_cube.reshape(-1, 3)).to(positions.dtype)
-        features = features.reshape(*positions.shape[:-1], self.num_levels, self.features_per_level)
+    def forward(
+        self, positions: Float[Tensor, "*bs 3"], with_jacobian: bool = False
+    ) -> Tuple[Float[Tensor, "*bs features"], Optional[Float[Tensor, "*bs 3 features"]]]:
+        """Features at `positions` and, with `with_jacobian` (PyTorch grid only), their derivative along x, y, z."""
+        batch_shape = positions.shape[:-1]
+        unit_cube = ((positions + 1.0) / 2.0).clamp(0.0, 1.0).reshape(-1, 3)
+        if isinstance(self.encoding, HashGrid):
+            features, jacobian = self.encoding(unit_cube, int(self.active_levels), with_jacobian)
+            features = features.reshape(*batch_shape, -1)
+            if jacobian is not None:
+                # d(unit cube)/d(position) is 1/2 inside the cube and 0 where the clamp holds.
+                inside = ((positions.abs() < 1.0).all(dim=-1, keepdim=True) * 0.5).reshape(-1, 1, 1)
+                jacobian = (jacobian * inside).reshape(*batch_shape, 3, -1)
+            return features, jacobian
+        if with_jacobian:
+            raise ValueError("the tinycudann hash grid gives no Jacobian; use the autograd gradient with it")
+        features = self.encoding(unit_cube).to(positions.dtype)
+        features = features.reshape(*batch_shape, self.num_levels, self.features_per_level)
         level_mask = (torch.arange(self.num_levels, device=positions.device) < self.active_levels).to(features.dtype)
-        return (features * level_mask[:, None]).flatten(-2)
+        return (features * level_mask[:, None]).flatten(-2), None
 
 
 def _ide_terms(degree: int) -> List[Tuple[int, int]]:

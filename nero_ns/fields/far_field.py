@@ -10,7 +10,10 @@ from jaxtyping import Float
 from nerfstudio.configs.base_config import InstantiateConfig
 from nerfstudio.field_components.encodings import HashEncoding, SHEncoding
 from nerfstudio.field_components.mlp import MLP
+from nerfstudio.utils.external import TCNN_EXISTS
 from torch import Tensor, nn
+
+from nero_ns.components.hash_grid import HashGrid
 
 
 @dataclass
@@ -29,7 +32,7 @@ class FarFieldConfig(InstantiateConfig):
     sh_levels: int = 3
     """Spherical-harmonics levels of the view direction."""
     hash_implementation: Literal["tcnn", "torch"] = "tcnn"
-    """Hash grid backend: tcnn when importable (falls back to torch automatically), or torch."""
+    """Hash grid backend: tcnn when importable, otherwise our PyTorch grid; torch forces the latter."""
 
 
 def invert_sphere(positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 3"]:
@@ -45,12 +48,13 @@ class FarField(nn.Module):
 
     def __init__(self, config: FarFieldConfig) -> None:
         super().__init__()
-        self.position_encoding = HashEncoding(
-            num_levels=config.num_levels,
-            min_res=16,
-            max_res=config.max_res,
-            log2_hashmap_size=config.log2_hashmap_size,
-            implementation=config.hash_implementation,
+        grid_options = dict(
+            num_levels=config.num_levels, min_res=16, max_res=config.max_res, log2_hashmap_size=config.log2_hashmap_size
+        )
+        self.position_encoding: nn.Module = (
+            HashEncoding(**grid_options, implementation="tcnn")  # type: ignore[arg-type]
+            if config.hash_implementation == "tcnn" and TCNN_EXISTS
+            else HashGrid(**grid_options)
         )
         self.direction_encoding = SHEncoding(levels=config.sh_levels, implementation="torch")
         self.density_mlp = MLP(
@@ -77,6 +81,8 @@ class FarField(nn.Module):
         """Density and linear RGB at `positions` seen along `directions`."""
         unit_cube = (invert_sphere(positions) + 2.0) / 4.0
         features = self.position_encoding(unit_cube.reshape(-1, 3))
+        if isinstance(features, tuple):  # our HashGrid: (features, no Jacobian)
+            features = features[0]
         features = features.reshape(*positions.shape[:-1], self.position_encoding.get_out_dim())
         hidden = self.density_mlp(features.to(positions.dtype))
         density = nn.functional.softplus(hidden[..., :1] - 1.0)

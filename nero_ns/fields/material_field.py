@@ -67,7 +67,7 @@ class MaterialField(nn.Module):
 
     def forward(self, points: Float[Tensor, "*bs 3"]) -> Dict[str, Float[Tensor, "*bs C"]]:
         """Materials at `points` (normalized frame): dict(albedo "*bs 3", roughness "*bs 1", metallic "*bs 1")."""
-        raw = torch.sigmoid(self.mlp(torch.cat([points, self.encoding(points)], dim=-1)))
+        raw = torch.sigmoid(self.mlp(torch.cat([points, self.encoding(points)[0]], dim=-1)))
         return {
             "albedo": raw[..., 0:3],
             "roughness": MIN_ROUGHNESS + (1.0 - MIN_ROUGHNESS) * raw[..., 3:4],

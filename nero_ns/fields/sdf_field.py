@@ -1,4 +1,4 @@
-"""Signed distance field inside the unit sphere: hash grid + small MLP, NeuS density, autograd normals."""
+"""Signed distance field inside the unit sphere: hash grid + small MLP, NeuS density, exact normals."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from nerfstudio.configs.base_config import InstantiateConfig
 from torch import Tensor, nn
 
 from nero_ns.components.encodings import CoarseToFineHashGrid
+from nero_ns.engine.trained_runs import DefaultsForNewFields
+
+GradientMode = Literal["analytic", "autograd", "finite-difference"]
 
 
 @dataclass
-class NeroSDFFieldConfig(InstantiateConfig):
+class NeroSDFFieldConfig(DefaultsForNewFields, InstantiateConfig):
     """Configuration of the SDF field."""
 
     _target: Type = field(default_factory=lambda: NeroSDFField)
@@ -51,7 +54,14 @@ class NeroSDFFieldConfig(InstantiateConfig):
     """Steps over which the sharpness floor rises. Without a rising floor, short runs on shiny scenes let the
     learned inv_s fall and the object turns into a translucent haze the far field shows through."""
     hash_implementation: Literal["tcnn", "torch"] = "tcnn"
-    """Hash grid backend: tcnn when importable (falls back to torch automatically), or torch."""
+    """Hash grid backend: tcnn when importable (its gradient is then always autograd's), otherwise our PyTorch grid
+    (any device; the one the analytic gradient needs); torch forces the latter."""
+    gradient_mode: GradientMode = "analytic"
+    """How the SDF gradient (normals, eikonal loss) is computed. analytic: exactly, in the forward pass (the hash
+    grid's trilinear derivative carried through the MLP in forward mode), so a training step needs one ordinary
+    backward pass; autograd: the same numbers from torch.autograd.grad with create_graph, whose double backward
+    costs about twice as much; finite-difference: central differences of the SDF (six more evaluations) with a
+    step of half a cell of the finest unlocked level, smoothing the gradient early in training."""
 
 
 class NeroSDFField(nn.Module):
@@ -101,9 +111,16 @@ class NeroSDFField(nn.Module):
         progress = min(1.0, step / max(self.config.inv_s_floor_steps, 1))
         self.inv_s_floor.fill_(start * (end / start) ** progress)
 
+    @property
+    def effective_gradient_mode(self) -> GradientMode:
+        """The gradient mode in use: the analytic one needs our PyTorch grid, so with tinycudann it is autograd."""
+        if self.config.gradient_mode == "analytic" and not self.encoding.supports_jacobian:
+            return "autograd"
+        return self.config.gradient_mode
+
     def forward(self, positions: Float[Tensor, "*bs 3"]) -> Tuple[Float[Tensor, "*bs 1"], Float[Tensor, "*bs feat"]]:
         """Signed distance and geometry feature at `positions` (normalized frame)."""
-        hidden = torch.cat([positions, self.encoding(positions)], dim=-1)
+        hidden = torch.cat([positions, self.encoding(positions)[0]], dim=-1)
         for index, layer in enumerate(self.layers):
             hidden = layer(hidden)
             if index < len(self.layers) - 1:
@@ -118,16 +135,56 @@ class NeroSDFField(nn.Module):
     def sdf_feature_gradient(
         self, positions: Float[Tensor, "*bs 3"], create_graph: bool
     ) -> Tuple[Float[Tensor, "*bs 1"], Float[Tensor, "*bs feat"], Float[Tensor, "*bs 3"]]:
-        """Signed distance, feature and the SDF gradient by autograd (also under torch.no_grad, for rendering)."""
-        with torch.enable_grad():
-            positions = positions.detach().requires_grad_(True)
-            sdf, feature = self.forward(positions)
-            (gradient,) = torch.autograd.grad(
-                sdf, positions, torch.ones_like(sdf), create_graph=create_graph, retain_graph=create_graph
-            )
+        """Signed distance, feature and SDF gradient; with `create_graph` all three are differentiable with respect
+        to the field's parameters (training), otherwise detached (rendering, also under torch.no_grad)."""
+        mode = self.effective_gradient_mode
+        with torch.set_grad_enabled(create_graph or mode == "autograd"):
+            if mode == "analytic":
+                sdf, feature, gradient = self._forward_with_gradient(positions.detach())
+            elif mode == "finite-difference":
+                sdf, feature = self.forward(positions.detach())
+                gradient = self._finite_difference_gradient(positions.detach())
+            else:
+                positions = positions.detach().requires_grad_(True)
+                sdf, feature = self.forward(positions)
+                (gradient,) = torch.autograd.grad(
+                    sdf, positions, torch.ones_like(sdf), create_graph=create_graph, retain_graph=create_graph
+                )
         if not create_graph:
-            sdf, feature = sdf.detach(), feature.detach()
+            sdf, feature, gradient = sdf.detach(), feature.detach(), gradient.detach()
         return sdf, feature, gradient
+
+    def _forward_with_gradient(
+        self, positions: Float[Tensor, "*bs 3"]
+    ) -> Tuple[Float[Tensor, "*bs 1"], Float[Tensor, "*bs feat"], Float[Tensor, "*bs 3"]]:
+        """SDF, feature and exact SDF gradient in one pass: the derivative of the MLP input along x, y and z (unit
+        vectors for the raw position, the grid's Jacobian for its features) is pushed through each layer beside the
+        value (forward-mode differentiation), so nothing needs a backward pass through a backward pass."""
+        features, feature_jacobian = self.encoding(positions, with_jacobian=True)
+        assert feature_jacobian is not None
+        hidden = torch.cat([positions, features], dim=-1)
+        axes = torch.eye(3, dtype=positions.dtype, device=positions.device).expand(*positions.shape[:-1], 3, 3)
+        tangents = torch.cat([axes, feature_jacobian], dim=-1)  # (*bs, 3, in_dim): d(input)/dx, /dy, /dz
+        for index, layer in enumerate(self.layers):
+            hidden = layer(hidden)
+            tangents = torch.nn.functional.linear(tangents, layer.weight)
+            if index < len(self.layers) - 1:
+                slope = torch.sigmoid(self.activation.beta * hidden)  # derivative of Softplus(beta)
+                hidden = self.activation(hidden)
+                tangents = tangents * slope[..., None, :]
+        norm = positions.norm(dim=-1, keepdim=True)
+        sphere_gradient = positions / norm.clamp(min=1e-12)
+        sdf = norm - self.config.init_radius + hidden[..., :1]
+        return sdf, hidden[..., 1:], sphere_gradient + tangents[..., 0]
+
+    def _finite_difference_gradient(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 3"]:
+        """Central differences of the SDF along x, y, z with a step of half a cell of the finest unlocked level (in
+        the [-1, 1] frame: 1 / resolution), so the gradient sees the detail the grid can hold and no finer."""
+        step = 1.0 / self.encoding.finest_active_resolution()
+        offsets = torch.eye(3, dtype=positions.dtype, device=positions.device) * step
+        probes = positions[..., None, None, :] + torch.stack([offsets, -offsets])  # (*bs, 2, 3, 3)
+        sdf = self.get_sdf(probes)[..., 0]  # (*bs, 2, 3)
+        return (sdf[..., 0, :] - sdf[..., 1, :]) / (2.0 * step)
 
     def inv_s(self) -> Float[Tensor, "1"]:
         """NeuS sharpness 1/s of the logistic density: learned, but never below the scheduled floor."""
