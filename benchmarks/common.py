@@ -39,14 +39,21 @@ class CommandResult:
     peak_mib: float
 
 
-def run_command(arguments: List[str], log: Path, threads: Optional[int] = None) -> CommandResult:
+def run_command(
+    arguments: List[str], log: Path, threads: Optional[int] = None, source: Optional[Path] = None
+) -> CommandResult:
     """Run a command with its output in `log`; stop the benchmark with a pointer to the log if it fails.
 
-    `threads` caps the command's CPU threads (OMP_NUM_THREADS), for commands that run side by side.
+    `threads` caps the command's CPU threads (OMP_NUM_THREADS), for commands that run side by side; `source`, a
+    folder holding another version of the `nero_ns` package, runs the command with that version (PYTHONPATH).
     """
     console.print(f"$ {' '.join(arguments)}")
     log.parent.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
+    environment = {**os.environ}
+    if threads:
+        environment["OMP_NUM_THREADS"] = str(threads)
+    if source is not None:
+        environment["PYTHONPATH"] = str(source)
     started = time.perf_counter()
     with log.open("w") as handle:
         process = subprocess.Popen(arguments, stdout=handle, stderr=subprocess.STDOUT, env=environment)
@@ -108,7 +115,7 @@ class TrainResult:
 
 def train_stage(
     method: str, scene: Path, runs: Path, name: str, budget_seconds: float, rays_per_batch: Optional[int], log: Path,
-    steps_per_log: int = 10, extra: Tuple[str, ...] = (), threads: Optional[int] = None,
+    steps_per_log: int = 10, extra: Tuple[str, ...] = (), threads: Optional[int] = None, source: Optional[Path] = None,
 ) -> TrainResult:
     """`ns-train METHOD` for a wall-clock budget without masks, evaluation or intermediate checkpoints;
     `rays_per_batch` None keeps the method's default, `threads` None lets torch use every core."""
@@ -120,7 +127,7 @@ def train_stage(
         "--steps-per-eval-all-images", NEVER, "--steps-per-save", NEVER,
         "--logging.steps-per-log", str(steps_per_log),
         *rays, "--pipeline.datamanager.dataparser.use-masks", "False", *extra,
-    ], log, threads)
+    ], log, threads, source)
     run_dir = runs / name / method / "bench"
     steps = trained_steps(run_dir)
     if steps is None:

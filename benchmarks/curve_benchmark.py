@@ -40,10 +40,12 @@ SCENES: Tuple[SceneSpec, ...] = (
     SceneSpec("metal-knot", "knot", metallic=1.0, roughness=0.1, base_color=(0.95, 0.7, 0.4)),
     SceneSpec("glossy-blob", "blob", metallic=0.0, roughness=0.1, base_color=(0.2, 0.45, 0.8)),
 )
-# `ns-train nero-shape` options that bring back the defaults nero-shape had before the current ones, so that the
-# "previous" variant measures what the change of defaults bought; empty: "previous" trains like "current".
-PREVIOUS_DEFAULTS: Tuple[str, ...] = ()
-VARIANTS: Dict[str, Tuple[str, ...]] = {"current": (), "previous": PREVIOUS_DEFAULTS}
+# The "previous" variant is nero-shape as it was at this commit (its defaults and its code: nerfstudio's hash grid,
+# autograd double backward, 1024 rays per step), run from an extracted copy of that commit's `nero_ns` with today's
+# trainer dropped in, since --checkpoint-at-seconds is what makes a curve from one run (the trainer does not touch
+# the model). Move it forward when a new set of defaults lands.
+PREVIOUS_COMMIT = "38cac48"
+VARIANTS: Dict[str, Tuple[str, ...]] = {"current": (), "previous": ()}
 METRICS: Tuple[Tuple[str, str, str], ...] = (
     # (nero-eval geometry key, column title, format)
     ("chamfer", "Chamfer", ".4f"),
@@ -63,7 +65,7 @@ class CurveBenchmark:
     scenes: Tuple[str, ...] = tuple(spec.name for spec in SCENES)
     """Scenes to run, among metal-knot, glossy-blob."""
     variants: Tuple[str, ...] = ("current", "previous")
-    """Variants to run, among current (nero-shape's defaults) and previous (PREVIOUS_DEFAULTS in this file)."""
+    """Variants to run, among current (nero-shape's defaults) and previous (nero-shape at PREVIOUS_COMMIT)."""
     extra_variants: Tuple[str, ...] = ()
     """More variants as NAME=OPTIONS, OPTIONS being `ns-train nero-shape` options in one shell-quoted string, e.g.
     `--extra-variants "plain=--pipeline.model.shading plain"`."""
@@ -104,6 +106,22 @@ def selected_variants(config: CurveBenchmark) -> Dict[str, Tuple[str, ...]]:
     return variants
 
 
+def previous_source(output: Path) -> Path:
+    """A folder holding `nero_ns` as it was at PREVIOUS_COMMIT, with today's trainer (extracted once)."""
+    folder = output / f"nero-ns-{PREVIOUS_COMMIT}"
+    if not (folder / "nero_ns").is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", PREVIOUS_COMMIT, "nero_ns"], capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            raise SystemExit(f"git archive {PREVIOUS_COMMIT} failed (the previous variant needs this repository's "
+                             f"history): {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+        shutil.copy(ROOT / "nero_ns" / "engine" / "trainer.py", folder / "nero_ns" / "engine" / "trainer.py")
+    return folder
+
+
 def config_at_step(run_config: Path, step: int) -> Path:
     """A copy of a run's config.yml that loads the checkpoint of `step` (eval_setup honours `load_step`); it sits
     beside the original, where `ns-export nero-mesh` looks for the run's checkpoints."""
@@ -123,9 +141,10 @@ def run_variant(
     runs = output / "runs"
     shutil.rmtree(runs / name, ignore_errors=True)  # no checkpoints or marks left from an earlier benchmark
     marks = sorted(config.marks)
+    source = previous_source(config.output_dir.resolve()) if name == "previous" else None
     trained = train_stage(
         "nero-shape", scene, runs, name, marks[-1], config.rays_per_batch, output / f"train-{name}.log",
-        extra=("--checkpoint-at-seconds", *(str(mark) for mark in marks), *options), threads=threads,
+        extra=("--checkpoint-at-seconds", *(str(mark) for mark in marks), *options), threads=threads, source=source,
     )
     timed = json.loads((trained.config.parent / TIME_CHECKPOINTS_FILE).read_text())
     if [row["seconds"] for row in timed] != marks:
@@ -136,7 +155,7 @@ def run_variant(
         run_command([
             "ns-export", "nero-mesh", "--load-config", str(config_at_step(trained.config, row["step"])),
             "--output-dir", str(export), "--resolution", str(config.mesh_resolution),
-        ], output / f"export-{name}-{row['seconds']:g}s.log", threads)
+        ], output / f"export-{name}-{row['seconds']:g}s.log", threads, source)
         metrics_file = export / "geometry.json"
         run_command([
             "nero-eval", "geometry", "--mesh", str(export / "mesh.ply"), "--gt", str(scene / "gt" / "mesh.ply"),
@@ -148,6 +167,7 @@ def run_variant(
         })
     training = {
         "scene": spec.name, "variant": name, "options": list(options), "threads": threads or os.cpu_count(),
+        "code": PREVIOUS_COMMIT if source is not None else "this checkout",
         "steps_per_second": rows[-1]["steps"] / rows[-1]["elapsed"], "peak_memory_mib": trained.peak_mib,
         "process_seconds": trained.seconds,
     }
@@ -206,8 +226,6 @@ def git_state() -> Tuple[str, bool]:
 def main(config: CurveBenchmark) -> None:
     config.apply_quick_preset()
     variants = selected_variants(config)
-    if "previous" in variants and not PREVIOUS_DEFAULTS:
-        console.print("PREVIOUS_DEFAULTS is empty: the previous variant trains with the current defaults")
     specs = {spec.name: spec for spec in SCENES}
     unknown = [name for name in config.scenes if name not in specs]
     if unknown:

@@ -34,9 +34,9 @@ nero_shape = MethodSpecification(
         mixed_precision=False,
         machine=this_machine(),
         pipeline=VanillaPipelineConfig(
-            # Twice nero-material's rays at half the samples per ray: more pixels per step shape the SDF faster on a
-            # CPU (benchmarks/shape_benchmark.py).
-            datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig(), train_num_rays_per_batch=1024),
+            # 512 rays per step: on 2 CPU cores, more and cheaper steps shaped the SDF better in a given time than
+            # 1024 rays did, on both curve-benchmark scenes (docs/nero-shape.md, benchmarks/results/curve).
+            datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig(), train_num_rays_per_batch=512),
             model=NeroShapeModelConfig(eval_num_rays_per_chunk=1024),
         ),
         optimizers={

@@ -14,13 +14,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from curve_benchmark import PREVIOUS_DEFAULTS, CurveBenchmark, selected_variants  # noqa: E402
+from curve_benchmark import CurveBenchmark, selected_variants  # noqa: E402
 
 
 def test_variants_are_the_chosen_ones_and_the_extra_ones() -> None:
     config = CurveBenchmark(variants=("previous",), extra_variants=("plain=--pipeline.model.shading plain",))
     assert selected_variants(config) == {
-        "previous": PREVIOUS_DEFAULTS, "plain": ("--pipeline.model.shading", "plain")
+        "previous": (), "plain": ("--pipeline.model.shading", "plain")
     }
     for extra in ("--pipeline.model.shading plain", "previous=--steps-per-save 5"):
         with pytest.raises(SystemExit, match="NAME=OPTIONS"):

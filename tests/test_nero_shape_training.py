@@ -114,9 +114,9 @@ def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp
     deep_below_floor = -(offset + 0.2) * normal  # outside the init sphere: only the floor is solid there
     try:
         with torch.no_grad():
-            model.schedule_step = 299
+            model.step = 299
             assert float(model.scene_sdf(deep_below_floor[None])) > 0
-            model.schedule_step = 300
+            model.step = 300
             assert float(model.scene_sdf(deep_below_floor[None])) < 0
     finally:
         model.eval()

@@ -59,13 +59,6 @@ class NeroTrainer(Trainer):
         self._kept_checkpoints: Set[Path] = set()
         with friendly_errors():
             super().setup(test_mode=test_mode)
-        self._plan_model(self.config.max_num_iterations)
-
-    def _plan_model(self, total_steps: int) -> None:
-        """Tell a model with warm-up schedules (nero-shape's `plan_steps`) how long the run is planned to be."""
-        model = self.pipeline.model
-        if hasattr(model, "plan_steps"):
-            model.plan_steps(total_steps)
 
     @contextmanager
     def _off_the_clock(self) -> Iterator[None]:
@@ -91,7 +84,6 @@ class NeroTrainer(Trainer):
             projected = self._start_step + int(steps_done * self.config.max_train_seconds / elapsed)
             for schedule in self._cosine_schedules():
                 schedule.max_steps = projected
-            self._plan_model(projected)
             writer.GLOBAL_BUFFER["max_iter"] = projected  # the progress and ETA nerfstudio prints follow it too
 
     def _checkpoint_at_marks(self, step: int) -> None:

@@ -79,11 +79,6 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """Weight of the optional mask loss (needs masks in the data)."""
     cos_anneal_steps: int = 1000
     """Steps over which the NeuS cosine is annealed to the true one."""
-    schedule_end_fraction: float = 0.5
-    """The warm-up schedules (hash levels unlocking, sharpness floor, cosine anneal, boundary prior, occlusion start)
-    are written for a long run; a run planned shorter (by --max-num-iterations or, from the measured speed,
-    --max-train-seconds) plays them faster, so that the longest of them ends by this fraction of the run and the
-    rest of the run refines the finished model instead of stopping mid-anneal."""
     support_plane: bool = False
     """Find the plane the object stands on in the sparse points (when the data has them) and render the scene as the
     object's SDF joined with the solid below that plane: the floor inside the sphere is then a known surface, and the
@@ -129,19 +124,6 @@ class NeroShapeModel(Model):
         self.floor_texture = self.config.floor_texture.setup()
         self.image_metrics = ImageMetrics()
         self.step = 0
-        self.schedule_step = 0
-        self.schedule_speedup = 1.0
-
-    def plan_steps(self, total_steps: int) -> None:
-        """Fit the warm-up schedules to a run of `total_steps` (see schedule_end_fraction)."""
-        self.schedule_speedup = max(1.0, self.schedule_length() / (self.config.schedule_end_fraction * total_steps))
-
-    def schedule_length(self) -> int:
-        """Steps the warm-up schedules take at their own pace: the last of them to end."""
-        sdf = self.config.sdf_field
-        levels = max(sdf.num_levels - sdf.start_levels, 0) * sdf.steps_per_level
-        return max(levels, sdf.inv_s_floor_steps, self.config.cos_anneal_steps, self.config.sdf_prior_steps,
-                   self.config.occlusion_loss_start, self.config.support_plane_start_step, 1)
 
     # ------------------------------------------------------------------ optimization
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
@@ -156,9 +138,7 @@ class NeroShapeModel(Model):
     ) -> List[TrainingCallback]:
         def set_step(step: int) -> None:
             self.step = step
-            # Never backwards: the planned length, and so the speed-up, moves a little as the measured speed settles.
-            self.schedule_step = max(self.schedule_step, int(step * self.schedule_speedup))
-            self.sdf_field.set_step(self.schedule_step)
+            self.sdf_field.set_step(step)
 
         before_each_step = [TrainingCallbackLocation.BEFORE_TRAIN_ITERATION]
         return [TrainingCallback(before_each_step, update_every_num_iters=1, func=set_step)]
@@ -167,7 +147,7 @@ class NeroShapeModel(Model):
         """NeuS cosine annealing: 0 at the start, 1 (the true cosine) after cos_anneal_steps; 1 outside training."""
         if not self.training or self.config.cos_anneal_steps <= 0:
             return 1.0
-        return min(1.0, self.schedule_step / self.config.cos_anneal_steps)
+        return min(1.0, self.step / self.config.cos_anneal_steps)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Checkpoints written before the support plane and the floor texture existed load with an empty plane and
@@ -193,7 +173,7 @@ class NeroShapeModel(Model):
     def floor_joined(self) -> bool:
         """Whether rays meet the support plane: when one was found, from `support_plane_start_step` in training and
         always outside it."""
-        started = not self.training or self.schedule_step >= self.config.support_plane_start_step
+        started = not self.training or self.step >= self.config.support_plane_start_step
         return started and self.support_plane.has_plane
 
     def scene_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
@@ -315,9 +295,9 @@ class NeroShapeModel(Model):
             gradient = outputs["eikonal_gradient"]
             if gradient.numel() > 0:  # empty when no ray of the batch crosses the sphere
                 loss_dict["eikonal_loss"] = self.config.eikonal_loss_mult * ((gradient.norm(dim=-1) - 1.0) ** 2).mean()
-            if self.schedule_step < self.config.sdf_prior_steps and self.config.sdf_prior_loss_mult > 0:
+            if self.step < self.config.sdf_prior_steps and self.config.sdf_prior_loss_mult > 0:
                 loss_dict["sdf_prior_loss"] = self.config.sdf_prior_loss_mult * self._boundary_prior(target.shape[0])
-            if "occlusion_predicted" in outputs and self.schedule_step >= self.config.occlusion_loss_start:
+            if "occlusion_predicted" in outputs and self.step >= self.config.occlusion_loss_start:
                 occlusion_error = (outputs["occlusion_predicted"] - outputs["occlusion_label"]).abs()
                 loss_dict["occlusion_loss"] = self.config.occlusion_loss_mult * occlusion_error.mean()
             if self.config.mask_loss_mult > 0 and "mask" in batch:
