@@ -1,0 +1,158 @@
+"""Cost of Stage I's field evaluations: the hash grid and the SDF gradient, as ratios measured in one run.
+
+    python benchmarks/step_benchmark.py                # 16384 points (512 rays x 32 samples), 7 rounds
+    python benchmarks/step_benchmark.py --points 32768 --threads 1
+
+For the SDF field (forward with its gradient, then the backward of an eikonal + SDF + feature loss, as one training
+step does at every inside sample) and the far field (forward and backward), times each variant on the same points
+with every hash level unlocked, the variants interleaved round by round, and prints the median and its ratio to the
+previous implementation (nerfstudio's pure-PyTorch HashEncoding with autograd's double backward). Nothing is written
+but the table (and `--json`): the time-to-quality curve (`curve_benchmark.py`) is what judges defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+import tyro
+from nerfstudio.field_components.encodings import HashEncoding
+from rich.table import Table
+
+from common import console
+from nero_ns.fields.far_field import FarFieldConfig
+from nero_ns.fields.sdf_field import NeroSDFField, NeroSDFFieldConfig
+
+
+@dataclass
+class StepBenchmark:
+    points: int = 16384
+    """Samples per call (nero-shape: rays per step x 32 inside samples)."""
+    rounds: int = 7
+    """Timed rounds per variant (after one warm-up), interleaved."""
+    threads: Optional[int] = None
+    """torch CPU threads (None: torch's default)."""
+    device: str = "cuda" if torch.cuda.is_available() else "cpu"
+    """Device to time on."""
+    json: Optional[Path] = None
+    """Also write the medians here."""
+
+
+def nerfstudio_grid_like(field: NeroSDFField) -> HashEncoding:
+    """nerfstudio's pure-PyTorch HashEncoding with the field's grid settings and table (the previous backend)."""
+    grid = field.config
+    encoding = HashEncoding(
+        num_levels=grid.num_levels, min_res=grid.min_res, max_res=grid.max_res,
+        log2_hashmap_size=grid.log2_hashmap_size, features_per_level=grid.features_per_level, implementation="torch",
+    )
+    encoding.load_state_dict(field.encoding.encoding.state_dict())
+    return encoding
+
+
+def sdf_variants(device: str) -> Dict[str, NeroSDFField]:
+    """The SDF field in each variant, all with the same weights."""
+    torch.manual_seed(0)
+    variants: Dict[str, NeroSDFField] = {}
+    for name, mode in (("previous: nerfstudio grid, autograd", "autograd"), ("our grid, autograd", "autograd"),
+                       ("our grid, analytic (default)", "analytic"), ("our grid, finite-difference", "finite-difference")):
+        field = NeroSDFFieldConfig(hash_implementation="torch", gradient_mode=mode).setup()
+        if variants:
+            field.load_state_dict(next(iter(variants.values())).state_dict())
+        else:
+            with torch.no_grad():
+                field.encoding.encoding.hash_table.normal_(0.0, 0.05)
+        if name.startswith("previous"):
+            field.encoding.encoding = nerfstudio_grid_like(field)
+        field.set_step(1_000_000)
+        variants[name] = field.to(device)
+    return variants
+
+
+def sdf_step(field: NeroSDFField, points: torch.Tensor) -> None:
+    sdf, feature, gradient = field.sdf_feature_gradient(points, create_graph=True)
+    loss = ((gradient.norm(dim=-1) - 1.0) ** 2).mean() + sdf.abs().mean() + feature.square().mean()
+    loss.backward()
+
+
+def far_field_variants(device: str) -> Dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    config = FarFieldConfig(hash_implementation="torch")
+    ours, previous = config.setup(), config.setup()
+    previous.load_state_dict(ours.state_dict())
+    previous.position_encoding = HashEncoding(
+        num_levels=config.num_levels, min_res=16, max_res=config.max_res, log2_hashmap_size=config.log2_hashmap_size,
+        implementation="torch",
+    )
+    previous.position_encoding.load_state_dict(ours.position_encoding.state_dict())
+    return {"previous: nerfstudio grid": previous.to(device), "our grid (default)": ours.to(device)}
+
+
+def far_field_step(field: torch.nn.Module, points: torch.Tensor) -> None:
+    directions = torch.nn.functional.normalize(points, dim=-1)
+    density, rgb = field(points, directions)
+    (density.mean() + rgb.mean()).backward()
+
+
+def time_interleaved(
+    steps: Dict[str, Callable[[], None]], rounds: int, device: str
+) -> Dict[str, float]:
+    """Median seconds of each callable over `rounds`, one round of every callable after the other."""
+    def timed(step: Callable[[], None]) -> float:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+    for step in steps.values():
+        step()
+    samples: Dict[str, List[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            samples[name].append(timed(step))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main(config: StepBenchmark) -> None:
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    generator = torch.Generator().manual_seed(1)
+    inside = (torch.rand(config.points, 3, generator=generator) * 1.6 - 0.8).to(config.device)
+    outside = torch.nn.functional.normalize(torch.randn(config.points, 3, generator=generator), dim=-1)
+    outside = (outside * (1.0 + 20.0 * torch.rand(config.points, 1, generator=generator))).to(config.device)
+    results: Dict[str, Dict[str, float]] = {}
+    sdf = sdf_variants(config.device)
+    results["SDF field: value, gradient, backward"] = time_interleaved(
+        {name: (lambda field=field: sdf_step(field, inside)) for name, field in sdf.items()}, config.rounds,
+        config.device,
+    )
+    far = far_field_variants(config.device)
+    results["far field: value, backward"] = time_interleaved(
+        {name: (lambda field=field: far_field_step(field, outside)) for name, field in far.items()}, config.rounds,
+        config.device,
+    )
+    table = Table(title=f"Stage I field evaluations, {config.points} points, {config.device}, "
+                        f"{torch.get_num_threads()} threads (median of {config.rounds} interleaved rounds)")
+    for column in ("part", "variant", "ms", "x previous"):
+        table.add_column(column, justify="right" if column in ("ms", "x previous") else "left")
+    for part, medians in results.items():
+        reference = next(iter(medians.values()))
+        for name, seconds in medians.items():
+            table.add_row(part, name, f"{seconds * 1000:.1f}", f"{seconds / reference:.2f}")
+    console.print(table)
+    if config.json is not None:
+        config.json.write_text(json.dumps({"config": {**vars(config), "json": str(config.json)}, "seconds": results},
+                                          indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main(tyro.cli(StepBenchmark))
+    sys.exit(0)
