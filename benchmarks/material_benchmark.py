@@ -76,11 +76,11 @@ class MaterialBenchmark:
     reuse_stage_one: bool = False
     """Keep the Stage I runs already in OUTPUT_DIR (when there) and train only Stage II: for iterating on Stage II."""
     stage_one_support_plane: bool = True
-    """Train Stage I with `--pipeline.model.support-plane True` (the floor as a known plane, as the README advises
+    """Train Stage I with `--pipeline.model.support-plane True` (the floor as a known plane, as docs/nero-shape.md advises
     for objects standing on a floor); `--no-stage-one-support-plane` trains it with nero-shape's default (off)."""
     stage_two_finetune_geometry: bool = True
     """Train Stage II with `--pipeline.model.finetune-geometry True` (the SDF refined through the shading normals,
-    as the README advises for final assets); `--no-stage-two-finetune-geometry` keeps nero-material's default (the
+    as docs/nero-material.md advises for final assets); `--no-stage-two-finetune-geometry` keeps nero-material's default (the
     Stage I geometry frozen)."""
     stage_two_options: str = ""
     """Extra `ns-train nero-material` options for both scenes, as one string, e.g.

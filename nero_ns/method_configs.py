@@ -34,9 +34,11 @@ nero_shape = MethodSpecification(
         mixed_precision=False,
         machine=this_machine(),
         pipeline=VanillaPipelineConfig(
-            # 512 rays per step: on 2 CPU cores, more and cheaper steps shaped the SDF better in a given time than
-            # 1024 rays did, on both curve-benchmark scenes (docs/nero-shape.md, benchmarks/results/curve).
-            datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig(), train_num_rays_per_batch=512),
+            # 512 rays per step for the first 600 steps, then 1024: on 2 CPU cores the cheap early steps find the
+            # shape sooner, the full batch refines it better (docs/stage-one-speed.md, benchmarks/results/curve).
+            datamanager=NeroDataManagerConfig(
+                dataparser=NeroDataParserConfig(), train_num_rays_per_batch=1024, initial_num_rays_per_batch=512
+            ),
             model=NeroShapeModelConfig(eval_num_rays_per_chunk=1024),
         ),
         optimizers={

@@ -42,7 +42,8 @@ class InverseDistanceSampler:
         bins = torch.linspace(0.0, 1.0, self.num_samples + 1, device=starts.device)[None, :].expand(num_rays, -1)
         if jitter:
             offsets = (torch.rand(num_rays, self.num_samples + 1, device=starts.device) - 0.5) / self.num_samples
-            bins = (bins + offsets * torch.tensor([0.0] + [1.0] * (self.num_samples - 1) + [0.0])).clamp(0.0, 1.0)
+            interior = torch.tensor([0.0] + [1.0] * (self.num_samples - 1) + [0.0], device=starts.device)
+            bins = (bins + offsets * interior).clamp(0.0, 1.0)
         inverse_near, inverse_far = 1.0 / starts, 1.0 / self.far_distance
         distances = 1.0 / (inverse_near + bins * (inverse_far - inverse_near))
         bin_starts, bin_ends = distances[:, :-1, None], distances[:, 1:, None]

@@ -4,9 +4,10 @@ HDR-capable dataset, and foreground-biased ray sampling."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Type, Union
+from typing import Dict, Literal, Optional, Tuple, Type, Union
 
 import torch
+from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, VanillaDataManagerConfig
 
 from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
@@ -24,7 +25,13 @@ class NeroDataManagerConfig(VanillaDataManagerConfig):
     dataparser: NeroDataParserConfig = field(default_factory=NeroDataParserConfig)
     """Reads and normalizes the dataset."""
     train_num_rays_per_batch: int = 512
-    """Rays per training step."""
+    """Rays per training step (from initial-rays-steps on, when initial-num-rays-per-batch is set)."""
+    initial_num_rays_per_batch: Optional[int] = None
+    """Rays per training step before initial-rays-steps (None: train-num-rays-per-batch throughout). Early steps only
+    find the coarse shape, which many cheap steps do faster; later ones refine it, which needs the less noisy
+    gradient of the full batch."""
+    initial_rays_steps: int = 600
+    """Training steps that use initial-num-rays-per-batch."""
     eval_num_rays_per_batch: int = 512
     """Rays per evaluation step."""
     foreground_ratio: float = 0.8
@@ -61,3 +68,10 @@ class NeroDataManager(VanillaDataManager[NeroDataset]):
         super().setup_train()
         if self.train_dataparser_outputs.mask_filenames is None:
             self.train_pixel_sampler.sphere_pixels = pixels_crossing_unit_sphere(self.train_dataset.cameras)
+
+    def next_train(self, step: int) -> Tuple[RayBundle, Dict]:
+        """nerfstudio's next batch, of initial-num-rays-per-batch rays before initial-rays-steps."""
+        initial = self.config.initial_num_rays_per_batch
+        rays = initial if initial is not None and step < self.config.initial_rays_steps else None
+        self.train_pixel_sampler.set_num_rays_per_batch(rays or self.config.train_num_rays_per_batch)
+        return super().next_train(step)

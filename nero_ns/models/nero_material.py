@@ -112,7 +112,7 @@ class NeroMaterialModelConfig(DefaultsForNewFields, ModelConfig):
     each half's derivative is also weighted by the loss's slope at the other half's residual, so a sample that
     meets a small bright light no longer alone sets the sign of its gradient, which pulls such a light down. On the
     material benchmark's blob, this with charbonnier-epsilon 0.05 raised the object PSNR by 0.30 and 0.44 dB over
-    neither (split off, epsilon 0.001) on two Stage I runs, passing Stage I's on the second; the README has the
+    neither (split off, epsilon 0.001) on two Stage I runs, passing Stage I's on the second; docs/nero-material.md has the
     figures."""
     split_estimate_joint_mult: float = 1.0
     """With a split estimate, the weight of the photometric loss's own gradient (of the mean of the halves) beside
@@ -169,7 +169,7 @@ class NeroMaterialModelConfig(DefaultsForNewFields, ModelConfig):
     direction), as other directions the scene blocks; the floor light then shows the floor to camera rays only.
     'prior': the same, pulled toward the floor light by `floor_prior_loss_mult`. 'direct': by the floor light. A near
     mirror shows the floor through the Stage I normals; where those are off, the exact floor lands in the wrong place,
-    which the material field can only blur away with roughness (the README has the figures)."""
+    which the material field can only blur away with roughness (docs/nero-material.md has the figures)."""
     floor_prior_loss_mult: float = 0.1
     """Weight of the prior (photometric loss on linear radiance) tying the indirect light of floor directions to the
     floor light, with floor_light_use 'prior'."""

@@ -84,7 +84,7 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     object's SDF joined with the solid below that plane: the floor inside the sphere is then a known surface, and the
     SDF does not fuse the object's base with it. Exported meshes are cut at the plane (a flat, watertight base). Off
     by default: it helps a compact object (the material benchmark's blob) but the thin knot's geometry formed worse
-    with it in 900 s runs (see the README)."""
+    with it in 900 s runs (see docs/nero-shape.md)."""
     floor_texture: FloorTextureConfig = field(default_factory=FloorTextureConfig)
     """Diffuse colour of the floor inside the sphere (with support_plane): one colour per floor point from every
     view, so the floor cannot show what the object in front of it reflects."""
@@ -92,7 +92,7 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """Training step from which the support plane is joined to the SDF (always outside training); until then the
     far field shows the floor inside the sphere as well. In the material benchmark, 300 let the thin knot form down
     to the floor (training PSNR at step 700 19.9, against 18.2 from step 0 and 19.7 without the plane) but kept
-    little of the blob's gain (Stage II albedo 17.3 dB, against 25.5 from step 0; see the README)."""
+    little of the blob's gain (Stage II albedo 17.3 dB, against 25.5 from step 0; see docs/nero-shape.md)."""
 
 
 class NeroShapeModel(Model):
