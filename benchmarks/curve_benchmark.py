@@ -203,7 +203,8 @@ def markdown(results: Dict, mode: str) -> str:
         "", f"`{results['command']}`", "", f"Variants {mode}.", "",
     ]
     for name, options in results["variants"].items():
-        lines.append(f"- {name}: {' '.join(options) if options else '(no extra options)'}")
+        code = f"nero-shape at commit {results['previous_commit']}" if name == "previous" else "this commit"
+        lines.append(f"- {name}: {code}, {' '.join(options) if options else 'no extra options'}")
     for scene in results["scenes"]:
         trainings = [training for training in results["trainings"] if training["scene"] == scene]
         columns, cells, caption = scene_table(scene, trainings, results["rows"])
@@ -221,6 +222,31 @@ def git_state() -> Tuple[str, bool]:
 
     commit = git("rev-parse", "--short", "HEAD")
     return commit or "unknown", bool(git("status", "--porcelain", "--untracked-files=no"))
+
+
+def write_results(
+    config: CurveBenchmark, specs: Dict[str, SceneSpec], size: SceneSize, variants: Dict[str, Tuple[str, ...]],
+    trainings: List[Dict], rows: List[Dict], mode: str,
+) -> None:
+    """RESULTS_DIR/<date>-<commit>.json with every row so far, and the markdown tables beside it."""
+    commit, dirty = git_state()
+    date = datetime.date.today().isoformat()
+    scenes = sorted({row["scene"] for row in rows}, key=list(config.scenes).index)
+    results = {
+        "date": date, "commit": commit, "dirty": dirty,
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]), "parallel": config.parallel,
+        "marks": sorted(config.marks), "mesh_resolution": config.mesh_resolution,
+        "scenes": scenes, "scene_specs": [asdict(specs[name]) for name in scenes],
+        "scene_size": asdict(size), "variants": {name: list(options) for name, options in variants.items()},
+        "previous_commit": PREVIOUS_COMMIT, "trainings": trainings, "rows": rows,
+    }
+    default_results = config.output_dir.resolve() if config.quick else ROOT / "benchmarks" / "results" / "curve"
+    results_dir = (config.results_dir or default_results).resolve()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{date}-{commit}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    path.with_suffix(".md").write_text(markdown(results, mode))
+    console.print(f"results: {path} and {path.with_suffix('.md')}")
 
 
 def main(config: CurveBenchmark) -> None:
@@ -254,24 +280,8 @@ def main(config: CurveBenchmark) -> None:
         for line in cells:
             table.add_row(*line)
         console.print(table)
-
-    commit, dirty = git_state()
-    date = datetime.date.today().isoformat()
-    results = {
-        "date": date, "commit": commit, "dirty": dirty,
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]), "parallel": config.parallel,
-        "marks": sorted(config.marks), "mesh_resolution": config.mesh_resolution,
-        "scenes": list(config.scenes), "scene_specs": [asdict(specs[name]) for name in config.scenes],
-        "scene_size": asdict(size), "variants": {name: list(options) for name, options in variants.items()},
-        "trainings": trainings, "rows": rows,
-    }
-    default_results = output if config.quick else ROOT / "benchmarks" / "results" / "curve"
-    results_dir = (config.results_dir or default_results).resolve()
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"{date}-{commit}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    path.with_suffix(".md").write_text(markdown(results, mode))
-    console.print(f"results: {path} and {path.with_suffix('.md')}")
+        # After every scene, so that a run stopped midway keeps the scenes it finished.
+        write_results(config, specs, size, variants, trainings, rows, mode)
 
 
 if __name__ == "__main__":
