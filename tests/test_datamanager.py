@@ -125,3 +125,13 @@ def test_foreground_share_on_the_tiny_scene(tiny_scene):
     datamanager = make_datamanager(tiny_scene)
     shares = [float(datamanager.next_train(step)[1]["mask"].float().mean()) for step in range(6)]
     assert abs(sum(shares) / len(shares) - 0.8) < 0.03
+
+
+def test_initial_rays_per_step_switch_to_the_full_batch(tiny_scene):
+    manager = make_datamanager(
+        tiny_scene, train_num_rays_per_batch=256, initial_num_rays_per_batch=64, initial_rays_steps=10
+    )
+    sizes = [manager.next_train(step)[0].shape[0] for step in (0, 9, 10, 50)]
+    assert sizes == [64, 64, 256, 256]
+    constant = make_datamanager(tiny_scene, train_num_rays_per_batch=128)
+    assert [constant.next_train(step)[0].shape[0] for step in (0, 700)] == [128, 128]
