@@ -55,6 +55,8 @@ def run_demo(config: DemoConfig) -> Path:
         "ns-train", "nero-shape", "--data", str(scene), "--output-dir", str(runs), "--experiment-name", "demo",
         "--timestamp", "run", "--max-train-seconds", str(config.train_seconds), "--vis", "tensorboard",
         "--steps-per-eval-image", "1000000", "--steps-per-eval-batch", "1000000",
+        # A 4-minute run: half batches for the first 600 steps find the shape sooner (docs/stage-one-speed.md).
+        "--pipeline.datamanager.initial-num-rays-per-batch", "512",
     ])
     run_config = runs / "demo" / "nero-shape" / "run" / "config.yml"
     _run([

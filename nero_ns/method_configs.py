@@ -34,11 +34,9 @@ nero_shape = MethodSpecification(
         mixed_precision=False,
         machine=this_machine(),
         pipeline=VanillaPipelineConfig(
-            # 512 rays per step for the first 600 steps, then 1024: on 2 CPU cores the cheap early steps find the
-            # shape sooner, the full batch refines it better (docs/stage-one-speed.md, benchmarks/results/curve).
-            datamanager=NeroDataManagerConfig(
-                dataparser=NeroDataParserConfig(), train_num_rays_per_batch=1024, initial_num_rays_per_batch=512
-            ),
+            # 1024 rays per step: fewer rays (512 throughout, or for the first 600 steps) form the shape sooner in the
+            # first 5 minutes on 2 CPU cores but end worse from 10 minutes on (docs/stage-one-speed.md).
+            datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig(), train_num_rays_per_batch=1024),
             model=NeroShapeModelConfig(eval_num_rays_per_chunk=1024),
         ),
         optimizers={

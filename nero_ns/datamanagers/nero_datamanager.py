@@ -28,8 +28,8 @@ class NeroDataManagerConfig(VanillaDataManagerConfig):
     """Rays per training step (from initial-rays-steps on, when initial-num-rays-per-batch is set)."""
     initial_num_rays_per_batch: Optional[int] = None
     """Rays per training step before initial-rays-steps (None: train-num-rays-per-batch throughout). Early steps only
-    find the coarse shape, which many cheap steps do faster; later ones refine it, which needs the less noisy
-    gradient of the full batch."""
+    find the coarse shape, which many cheap steps do faster: for short runs (nero-demo uses 512 with nero-shape's
+    1024); on longer ones the full batch from the start ended better."""
     initial_rays_steps: int = 600
     """Training steps that use initial-num-rays-per-batch."""
     eval_num_rays_per_batch: int = 512
