@@ -7,11 +7,9 @@ from typing import List, Optional, Tuple
 
 import torch
 from jaxtyping import Float
-from nerfstudio.field_components.encodings import HashEncoding
-from nerfstudio.utils.external import TCNN_EXISTS
 from torch import Tensor, nn
 
-from nero_ns.components.hash_grid import HashGrid
+from nero_ns.components.hash_grid import HashGrid, build_hash_grid
 
 
 class CoarseToFineHashGrid(nn.Module):
@@ -35,14 +33,9 @@ class CoarseToFineHashGrid(nn.Module):
         implementation: str = "tcnn",
     ) -> None:
         super().__init__()
-        grid_options = dict(
-            num_levels=num_levels, min_res=min_res, max_res=max_res, log2_hashmap_size=log2_hashmap_size,
-            features_per_level=features_per_level,
-        )
-        self.encoding: nn.Module = (
-            HashEncoding(**grid_options, implementation="tcnn")  # type: ignore[arg-type]
-            if implementation == "tcnn" and TCNN_EXISTS
-            else HashGrid(**grid_options)
+        self.encoding = build_hash_grid(
+            implementation, num_levels=num_levels, min_res=min_res, max_res=max_res,
+            log2_hashmap_size=log2_hashmap_size, features_per_level=features_per_level,
         )
         self.num_levels = num_levels
         self.features_per_level = features_per_level

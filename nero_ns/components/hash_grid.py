@@ -16,6 +16,8 @@ from typing import Optional, Tuple
 
 import torch
 from jaxtyping import Float
+from nerfstudio.field_components.encodings import HashEncoding
+from nerfstudio.utils.external import TCNN_EXISTS
 from torch import Tensor, nn
 
 # Instant-NGP's spatial hash: coordinates times these primes, combined by xor.
@@ -92,3 +94,11 @@ class HashGrid(nn.Module):
         rows = torch.stack([x[i] ^ y[j] ^ z[k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
         return (rows & (self.table_size - 1)) + self.level_offsets[:active]
 
+
+
+def build_hash_grid(implementation: str, **grid_options) -> nn.Module:
+    """tinycudann's grid (through nerfstudio's HashEncoding) when `implementation` is "tcnn" and tinycudann is
+    importable, else our HashGrid: no tcnn object is ever built without tinycudann."""
+    if implementation == "tcnn" and TCNN_EXISTS:
+        return HashEncoding(**grid_options, implementation="tcnn")
+    return HashGrid(**grid_options)

@@ -8,12 +8,11 @@ from typing import Literal, Tuple, Type
 import torch
 from jaxtyping import Float
 from nerfstudio.configs.base_config import InstantiateConfig
-from nerfstudio.field_components.encodings import HashEncoding, SHEncoding
+from nerfstudio.field_components.encodings import SHEncoding
 from nerfstudio.field_components.mlp import MLP
-from nerfstudio.utils.external import TCNN_EXISTS
 from torch import Tensor, nn
 
-from nero_ns.components.hash_grid import HashGrid
+from nero_ns.components.hash_grid import build_hash_grid
 
 
 @dataclass
@@ -48,13 +47,9 @@ class FarField(nn.Module):
 
     def __init__(self, config: FarFieldConfig) -> None:
         super().__init__()
-        grid_options = dict(
-            num_levels=config.num_levels, min_res=16, max_res=config.max_res, log2_hashmap_size=config.log2_hashmap_size
-        )
-        self.position_encoding: nn.Module = (
-            HashEncoding(**grid_options, implementation="tcnn")  # type: ignore[arg-type]
-            if config.hash_implementation == "tcnn" and TCNN_EXISTS
-            else HashGrid(**grid_options)
+        self.position_encoding = build_hash_grid(
+            config.hash_implementation, num_levels=config.num_levels, min_res=16, max_res=config.max_res,
+            log2_hashmap_size=config.log2_hashmap_size,
         )
         self.direction_encoding = SHEncoding(levels=config.sh_levels, implementation="torch")
         self.density_mlp = MLP(
