@@ -57,7 +57,10 @@ class HashGrid(nn.Module):
         derivative along each axis of the unit cube."""
         num_points = unit_cube.shape[0]
         active = self.num_levels if num_active is None else max(0, min(int(num_active), self.num_levels))
-        locked_levels = (0, 0, 0, self.num_levels - active)  # zero padding of the level axis (second to last)
+        features = unit_cube.new_zeros(num_points, self.num_levels, self.features_per_level)
+        jacobian = unit_cube.new_zeros(num_points, 3, self.num_levels, self.features_per_level) if with_jacobian else None
+        if active == 0:
+            return features.flatten(1), None if jacobian is None else jacobian.flatten(2)
         scalings = self.scalings[:active].to(unit_cube.dtype)
         scaled = unit_cube.t()[:, :, None] * scalings  # (3, N, A): axis-major, so every op below runs on whole rows
         cell = torch.floor(scaled)
@@ -71,15 +74,17 @@ class HashGrid(nn.Module):
         lower_y, upper_y = along_x.unbind(0)
         along_xy = torch.lerp(lower_y, upper_y, fy)  # (2, N, A, F)
         lower_z, upper_z = along_xy.unbind(0)
-        features = nn.functional.pad(torch.lerp(lower_z, upper_z, fz), locked_levels)  # (N, L, F)
-        if not with_jacobian:
+        level_features = torch.lerp(lower_z, upper_z, fz)  # (N, A, F)
+        features = torch.cat([level_features, features[:, active:]], dim=1)
+        if jacobian is None:
             return features.flatten(1), None
         slope_x = torch.lerp(*(upper_x - lower_x).unbind(0), fy)
         slope_x = torch.lerp(*slope_x.unbind(0), fz)
         slope_y = torch.lerp(*(upper_y - lower_y).unbind(0), fz)
         slope_z = upper_z - lower_z
         slopes = torch.stack([slope_x, slope_y, slope_z], dim=1) * scalings[:, None]  # (N, 3, A, F)
-        return features.flatten(1), nn.functional.pad(slopes, locked_levels).flatten(2)
+        jacobian = torch.cat([slopes, jacobian[:, :, active:]], dim=2)
+        return features.flatten(1), jacobian.flatten(2)
 
     def _corner_rows(self, cell: Tensor, active: int) -> Tensor:
         """Table rows of the eight corners of each point's cell at each active level: (8, N, A) from `cell`
