@@ -57,6 +57,10 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """Sharpness of the first up-sampling round."""
     num_outside_samples: int = 32
     """Far-field samples from the sphere exit to infinity."""
+    negligible_weight: float = 1e-4
+    """Work skipped where it cannot show: inside samples whose compositing weight is below this are not shaded, and
+    rays that keep less than this transmittance past the object do not evaluate the far field (each skipped term
+    would change the pixel by less than this fraction of its colour). 0 evaluates everything."""
     photometric_loss: PhotometricLossKind = "charbonnier"
     """Photometric loss on linear colors."""
     eikonal_loss_mult: float = 0.1
@@ -199,7 +203,9 @@ class NeroShapeModel(Model):
         alpha = self.sdf_field.get_alpha(sdf, gradient, directions, samples.deltas, self.cos_anneal_ratio())
         alpha = alpha * (positions.norm(dim=-1, keepdim=True) < 1.0)
         midpoints = (samples.frustums.starts + samples.frustums.ends) / 2.0
-        shading = self.shading_field(positions, features, normals, -directions)
+        visible = weights_from_alphas(alpha).detach()[..., 0] > self.config.negligible_weight
+        visible[0, 0] = True  # never an empty batch for the shading heads (nerfstudio's encodings reject one)
+        shading = self._shade_where(visible, positions, features, normals, -directions)
         if self.floor_joined():  # before the join no sample is floor: no texture lookups
             shading = self._floor_shading(shading, positions, floor_first)
         return {
@@ -207,6 +213,23 @@ class NeroShapeModel(Model):
             "normals": normals, "alpha": alpha, "midpoints": midpoints,
             **{f"shading_{name}": value for name, value in shading.items()},
         }
+
+    def _shade_where(
+        self,
+        visible: Bool[Tensor, "num_rays num_samples"],
+        positions: Float[Tensor, "num_rays num_samples 3"],
+        features: Float[Tensor, "num_rays num_samples feat"],
+        normals: Float[Tensor, "num_rays num_samples 3"],
+        view_directions: Float[Tensor, "num_rays num_samples 3"],
+    ) -> Dict[str, Tensor]:
+        """Shading of the `visible` samples; zero at the others (their weight makes them invisible)."""
+        shaded = self.shading_field(
+            positions[visible], features[visible], normals[visible], view_directions[visible]
+        )
+        outputs = {}
+        for name, value in shaded.items():
+            outputs[name] = value.new_zeros(*visible.shape, value.shape[-1]).index_put((visible,), value)
+        return outputs
 
     def _floor_shading(
         self, shading: Dict[str, Tensor], positions: Float[Tensor, "*bs 3"], floor_first: Bool[Tensor, "*bs 1"]
@@ -235,9 +258,16 @@ class NeroShapeModel(Model):
         num_inside = inside_alpha.shape[1]
 
         outside = self.outside_sampler(ray_bundle, exit_distance, jitter=self.training)
-        density, outside_rgb = self.far_field(outside.frustums.get_positions(), outside.frustums.directions)
         assert outside.deltas is not None
-        outside_alpha = alphas_from_densities(density, outside.deltas)
+        transmittance = torch.prod(1.0 - inside_alpha.detach() + 1e-7, dim=1)[:, 0]
+        seen_beyond = transmittance > self.config.negligible_weight
+        seen_beyond[0] = True  # never an empty batch for the far field
+        outside_positions = outside.frustums.get_positions()
+        density, outside_rgb = self.far_field(outside_positions[seen_beyond], outside.frustums.directions[seen_beyond])
+        outside_alpha = outside.deltas.new_zeros(outside.deltas.shape).index_put(
+            (seen_beyond,), alphas_from_densities(density, outside.deltas[seen_beyond])
+        )
+        outside_rgb = outside_rgb.new_zeros(*outside_positions.shape[:-1], 3).index_put((seen_beyond,), outside_rgb)
 
         weights = weights_from_alphas(torch.cat([inside_alpha, outside_alpha], dim=1))
         inside_weights, outside_weights = weights[:, :num_inside], weights[:, num_inside:]
