@@ -42,6 +42,8 @@ class CoarseToFineHashGrid(nn.Module):
         self.start_levels = start_levels
         self.steps_per_level = steps_per_level
         self.register_buffer("active_levels", torch.tensor(min(start_levels, num_levels)), persistent=True)
+        self.num_active_levels = min(start_levels, num_levels)
+        """`active_levels` on the host: reading the buffer every step would wait for the GPU each time."""
 
     @property
     def supports_jacobian(self) -> bool:
@@ -53,12 +55,19 @@ class CoarseToFineHashGrid(nn.Module):
 
     def finest_active_resolution(self) -> float:
         """Resolution of the finest unlocked level, in cells per unit of [0, 1]^3."""
-        return float(self.encoding.scalings[int(self.active_levels) - 1])  # type: ignore[index]
+        return float(self.encoding.scalings[self.num_active_levels - 1])  # type: ignore[index]
 
     def set_step(self, step: int) -> None:
         """Unlock one more level every `steps_per_level` steps."""
-        unlocked = self.start_levels + step // max(self.steps_per_level, 1)
-        self.active_levels.fill_(min(unlocked, self.num_levels))
+        unlocked = min(self.start_levels + step // max(self.steps_per_level, 1), self.num_levels)
+        if unlocked != self.num_active_levels:
+            self.num_active_levels = unlocked
+            self.active_levels.fill_(unlocked)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A checkpoint's unlocked levels become the host copy too."""
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.num_active_levels = int(self.active_levels)
 
     def forward(
         self, positions: Float[Tensor, "*bs 3"], with_jacobian: bool = False
@@ -67,7 +76,7 @@ class CoarseToFineHashGrid(nn.Module):
         batch_shape = positions.shape[:-1]
         unit_cube = ((positions + 1.0) / 2.0).clamp(0.0, 1.0).reshape(-1, 3)
         if isinstance(self.encoding, HashGrid):
-            features, jacobian = self.encoding(unit_cube, int(self.active_levels), with_jacobian)
+            features, jacobian = self.encoding(unit_cube, self.num_active_levels, with_jacobian)
             features = features.reshape(*batch_shape, -1)
             if jacobian is not None:
                 # d(unit cube)/d(position) is 1/2 inside the cube and 0 where the clamp holds.
@@ -78,7 +87,7 @@ class CoarseToFineHashGrid(nn.Module):
             raise ValueError("the tinycudann hash grid gives no Jacobian; use the autograd gradient with it")
         features = self.encoding(unit_cube).to(positions.dtype)
         features = features.reshape(*batch_shape, self.num_levels, self.features_per_level)
-        level_mask = (torch.arange(self.num_levels, device=positions.device) < self.active_levels).to(features.dtype)
+        level_mask = (torch.arange(self.num_levels, device=positions.device) < self.num_active_levels).to(features.dtype)
         return (features * level_mask[:, None]).flatten(-2), None
 
 

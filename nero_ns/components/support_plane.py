@@ -54,14 +54,18 @@ class SupportPlane(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("plane", torch.zeros(4))
-
-    @property
-    def has_plane(self) -> bool:
-        return bool(self.plane[:3].abs().sum() > 0)
+        self.has_plane = False
+        """Whether a plane is set, kept on the host: reading the buffer every step would wait for the GPU."""
 
     def set_plane(self, plane: Float[Tensor, "4"]) -> None:
         """Use the plane (n, d), unit n toward the object."""
         self.plane = plane.to(self.plane)
+        self.has_plane = bool(plane[:3].abs().sum() > 0)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A checkpoint's plane (all zeros: none) sets `has_plane` too."""
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.has_plane = bool(self.plane[:3].abs().sum() > 0)
 
     def fit(self, points: Optional[Float[Tensor, "num_points 3"]]) -> bool:
         """Use the plane `find_support_plane` finds in the sparse points (normalized frame), if any; says so."""
