@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from typing import Optional, Tuple
 
-import numpy as np
-import open3d as o3d
 import torch
 from jaxtyping import Bool, Float
 from nerfstudio.utils.rich_utils import CONSOLE
@@ -32,19 +30,41 @@ def find_support_plane(
     None when no plane holds `min_inlier_fraction` of those points within `distance_threshold`, or when the
     origin's distance to it is outside `offset_range` (a plane through the object, or one too far to matter).
     """
-    outside = points[points.norm(dim=-1) > 1.0].detach().cpu().double().numpy()
+    outside = points[points.norm(dim=-1) > 1.0].detach().cpu().double()
     if len(outside) < 50:
         return None
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(outside))
-    o3d.utility.random.seed(0)
-    plane, inliers = cloud.segment_plane(distance_threshold, ransac_n=3, num_iterations=1000)
-    if len(inliers) < min_inlier_fraction * len(outside):
+    plane, inliers = ransac_plane(outside, distance_threshold)
+    if int(inliers.sum()) < min_inlier_fraction * len(outside):
         return None
-    plane = np.asarray(plane, dtype=np.float64) / np.linalg.norm(plane[:3])
     plane = plane if plane[3] > 0 else -plane
-    if not offset_range[0] <= plane[3] <= offset_range[1]:
+    if not offset_range[0] <= float(plane[3]) <= offset_range[1]:
         return None
-    return torch.tensor(plane, dtype=torch.float32)
+    return plane.float()
+
+
+def ransac_plane(
+    points: Float[Tensor, "num_points 3"],
+    distance_threshold: float,
+    num_hypotheses: int = 1000,
+    max_scored_points: int = 20000,
+    seed: int = 0,
+) -> Tuple[Float[Tensor, "4"], Bool[Tensor, "num_points"]]:
+    """The plane (unit n, d) through three of `points` that the most points lie within `distance_threshold` of, and
+    those inliers. All hypotheses are scored at once on at most `max_scored_points` points (a fixed-seed sample),
+    so the answer is deterministic and memory stays bounded on large point clouds."""
+    generator = torch.Generator().manual_seed(seed)
+    triplets = points[torch.randint(len(points), (num_hypotheses, 3), generator=generator)]
+    normals = torch.cross(triplets[:, 1] - triplets[:, 0], triplets[:, 2] - triplets[:, 0], dim=-1)
+    lengths = normals.norm(dim=-1, keepdim=True)
+    normals = normals / lengths.clamp(min=1e-12)
+    offsets = -(normals * triplets[:, 0]).sum(-1)
+    scored = points
+    if len(points) > max_scored_points:
+        scored = points[torch.randperm(len(points), generator=generator)[:max_scored_points]]
+    counts = ((scored @ normals.T + offsets).abs() < distance_threshold).sum(0)
+    best = int(torch.argmax(counts * (lengths[:, 0] > 1e-12)))
+    plane = torch.cat([normals[best], offsets[best, None]])
+    return plane, (points @ plane[:3] + plane[3]).abs() < distance_threshold
 
 
 class SupportPlane(nn.Module):

@@ -89,6 +89,10 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     SDF does not fuse the object's base with it. Exported meshes are cut at the plane (a flat, watertight base). Off
     by default: it helps a compact object (the material benchmark's blob) but the thin knot's geometry formed worse
     with it in 900 s runs (see docs/nero-shape.md)."""
+    cut_at_floor: bool = True
+    """Look for the plane the object stands on in the sparse points even without support_plane, and cut exported
+    meshes at it: nothing of the object lies below a surface the photos show, and long runs (thousands of steps)
+    otherwise grow the floor inside the sphere into the mesh. Training is unchanged."""
     floor_texture: FloorTextureConfig = field(default_factory=FloorTextureConfig)
     """Diffuse colour of the floor inside the sphere (with support_plane): one colour per floor point from every
     view, so the floor cannot show what the object in front of it reflects."""
@@ -123,7 +127,7 @@ class NeroShapeModel(Model):
         )
         self.outside_sampler = InverseDistanceSampler(num_samples=self.config.num_outside_samples)
         self.support_plane = SupportPlane()
-        if self.config.support_plane:
+        if self.config.support_plane or self.config.cut_at_floor:
             self.support_plane.fit(metadata.get("points3D_xyz"))
         self.floor_texture = self.config.floor_texture.setup()
         self.image_metrics = ImageMetrics()
@@ -175,10 +179,10 @@ class NeroShapeModel(Model):
         return self.support_plane.with_floor(positions, sdf) if self.floor_joined() else sdf
 
     def floor_joined(self) -> bool:
-        """Whether rays meet the support plane: when one was found, from `support_plane_start_step` in training and
-        always outside it."""
+        """Whether rays meet the support plane: with support_plane, when one was found, from
+        `support_plane_start_step` in training and always outside it."""
         started = not self.training or self.step >= self.config.support_plane_start_step
-        return started and self.support_plane.has_plane
+        return self.config.support_plane and started and self.support_plane.has_plane
 
     def scene_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
         """Signed distance of what rays meet inside the sphere: the object and, once joined, the floor."""
