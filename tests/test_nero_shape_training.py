@@ -124,23 +124,24 @@ def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp
 
 def test_exports_stop_at_the_floor_without_joining_it(tiny_scene: Path, tmp_path: Path) -> None:
     """By default (support-plane False, cut-at-floor True) the floor found in the sparse points cuts the exported
-    mesh, but rays still meet only the object's SDF; with cut-at-floor False nothing is cut."""
+    mesh floor-cut-margin above the plane, but rays still meet only the object's SDF; with cut-at-floor False nothing
+    is cut. The untrained SDF is a sphere of radius 0.8, which reaches below the floor."""
     sphere = dataclasses.replace(nero_shape.config.pipeline.model.sdf_field, init_radius=0.8)
-    floor_height = json.loads((tiny_scene / "gt" / "materials.json").read_text())["floor_height"]
     lowest = {}
     for cut in (True, False):
         run = write_stage_one_run(tiny_scene, tmp_path / f"cut-{cut}", cut_at_floor=cut, sdf_field=sphere)
         _, pipeline, _, _ = eval_setup(run, test_mode="test")
         model, outputs = pipeline.model, pipeline.datamanager.train_dataparser_outputs
         assert model.support_plane.has_plane == cut and not model.floor_joined()
-        mesh = export_mesh(model, outputs, MeshExportOptions(resolution=64))
-        lowest[cut] = float(mesh.vertices[:, 2].min())
         if cut:
-            offset, normal = model.support_plane.plane[3], model.support_plane.plane[:3]
-            below_floor = -(offset + 0.05) * normal
+            support, margin = model.support_plane, model.config.floor_cut_margin
+            below_cut = -(support.plane[3] - margin / 2) * support.plane[:3]
             with torch.no_grad():
-                assert float(model.scene_sdf(below_floor[None])) < 0 < float(model.query_sdf(below_floor[None]))
-    assert lowest[True] > floor_height - 0.01 > lowest[False] + 0.05, (lowest, floor_height)
+                assert float(model.scene_sdf(below_cut[None])) < 0 < float(model.query_sdf(below_cut[None]))
+        mesh = export_mesh(model, outputs, MeshExportOptions(resolution=64, frame="normalized"))
+        heights = torch.as_tensor(mesh.vertices, dtype=torch.float32) @ support.plane[:3] + support.plane[3]
+        lowest[cut] = float(heights.min())  # the plane of the first (cut) run: the same points, the same plane
+    assert abs(lowest[True] - margin) < 0.01 and lowest[False] < -0.05, lowest
 
 
 def test_checkpoints_are_complete_and_load_through_eval_setup(trained_run) -> None:

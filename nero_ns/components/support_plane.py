@@ -123,10 +123,12 @@ class SupportPlane(nn.Module):
         points = origins + torch.where(hits, distance, torch.zeros_like(distance))[..., None] * directions
         return hits, points, distance
 
-    def clip_sdf(self, positions: Float[Tensor, "*bs 3"], sdf: Float[Tensor, "*bs 1"]) -> Float[Tensor, "*bs 1"]:
-        """The object's SDF cut by the plane (CSG intersection with the half-space above it): nothing below the floor
-        is object. What a reconstruction puts there no camera saw; the cut leaves a flat, watertight base."""
-        return torch.maximum(sdf, -self.height(positions)) if self.has_plane else sdf
+    def clip_sdf(
+        self, positions: Float[Tensor, "*bs 3"], sdf: Float[Tensor, "*bs 1"], margin: float = 0.0
+    ) -> Float[Tensor, "*bs 1"]:
+        """The object's SDF cut `margin` above the plane (CSG intersection with the half-space there): nothing below
+        the floor is object. What a reconstruction puts there no camera saw; the cut leaves a flat, watertight base."""
+        return torch.maximum(sdf, margin - self.height(positions)) if self.has_plane else sdf
 
     def with_floor(self, positions: Float[Tensor, "*bs 3"], sdf: Float[Tensor, "*bs 1"]) -> Float[Tensor, "*bs 1"]:
         """The scene's SDF: the object joined with the solid below the plane (CSG union), so the floor is a known

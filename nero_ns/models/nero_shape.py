@@ -93,6 +93,9 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """Look for the plane the object stands on in the sparse points even without support_plane, and cut exported
     meshes at it: nothing of the object lies below a surface the photos show, and long runs (thousands of steps)
     otherwise grow the floor inside the sphere into the mesh. Training is unchanged."""
+    floor_cut_margin: float = 0.03
+    """Height above the plane (normalized frame, object radius 0.9) at which cut-at-floor cuts: a floor the SDF has
+    grown sits up to a few hundredths above the plane fitted to the points."""
     floor_texture: FloorTextureConfig = field(default_factory=FloorTextureConfig)
     """Diffuse colour of the floor inside the sphere (with support_plane): one colour per floor point from every
     view, so the floor cannot show what the object in front of it reflects."""
@@ -169,9 +172,9 @@ class NeroShapeModel(Model):
 
     # ------------------------------------------------------------------ geometry queries (exporters, evaluation)
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
-        """Signed distance of the object in the normalized frame (negative inside), cut at the support plane when one
-        was found; differentiable, so callers that only need values wrap it in torch.no_grad."""
-        return self.support_plane.clip_sdf(positions, self.sdf_field.get_sdf(positions))
+        """Signed distance of the object in the normalized frame (negative inside), cut floor-cut-margin above the
+        support plane when one was found; differentiable, so callers that only need values wrap it in torch.no_grad."""
+        return self.support_plane.clip_sdf(positions, self.sdf_field.get_sdf(positions), self.config.floor_cut_margin)
 
     def join_floor(self, positions: Float[Tensor, "*bs 3"], sdf: Float[Tensor, "*bs 1"]) -> Float[Tensor, "*bs 1"]:
         """The object's `sdf` at `positions` joined with the solid below the support plane, once the plane takes part
