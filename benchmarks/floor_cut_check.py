@@ -1,0 +1,90 @@
+"""What cutting at the floor does to a long run's mesh: scores the raw marching-cubes meshes that
+`benchmarks/gpu_check.py` keeps (OUT/mesh-<run>.npz) as exported without a cut and cut at several heights above the
+plane that `find_support_plane` fits to the scene's sparse points.
+
+    python benchmarks/floor_cut_check.py --scene SCENE --meshes OUT/mesh-rays512.npz OUT/mesh-rays4096.npz
+
+The cut here drops the faces with a vertex below the cut height (the export's cut is a CSG intersection of the SDF,
+which also closes the base; both remove the same surface). Prints Chamfer / accuracy / completeness / F@0.01 per
+mesh and height, and writes benchmarks/results/floor_cut/<date>-<commit>.json.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Tuple
+
+import numpy as np
+import torch
+import trimesh
+import tyro
+from rich.console import Console
+from rich.table import Table
+
+from nero_ns.components.support_plane import find_support_plane
+from nero_ns.datamanagers.normalization import denormalize_points, normalize_points
+from nero_ns.evaluation.geometry import geometry_metrics, load_mesh
+from nero_ns.exporters.mesh_export import clean_mesh
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class FloorCutCheck:
+    """Score kept marching-cubes meshes with and without the floor cut."""
+
+    scene: Path
+    """Generated scene of the runs: sparse_pc.ply and gt/mesh.ply."""
+    meshes: Tuple[Path, ...]
+    """mesh-<run>.npz files written by gpu_check.py (normalized-frame vertices, faces, dataparser transform)."""
+    margins: Tuple[float, ...] = (0.0, 0.02, 0.03, 0.04, 0.06)
+    """Cut heights above the fitted plane (normalized frame)."""
+    num_points: int = 100_000
+    """Surface samples per mesh for the scores."""
+    results_dir: Path = ROOT / "benchmarks" / "results" / "floor_cut"
+
+
+def main(config: FloorCutCheck) -> None:
+    gt = load_mesh(config.scene / "gt" / "mesh.ply")
+    points = torch.tensor(np.asarray(trimesh.load(config.scene / "sparse_pc.ply").vertices), dtype=torch.float32)
+    rows = []
+    for path in config.meshes:
+        kept = np.load(path)
+        transform, scale = torch.tensor(kept["dataparser_transform"]).double(), float(kept["dataparser_scale"])
+        plane = find_support_plane(normalize_points(points.double(), transform, scale))
+        assert plane is not None, f"no support plane in {config.scene / 'sparse_pc.ply'}"
+        vertices, faces = kept["vertices"].astype(np.float64), kept["faces"]
+        heights = vertices @ plane[:3].double().numpy() + float(plane[3])
+        for margin in (None, *config.margins):
+            cut_faces = faces if margin is None else faces[(heights[faces] > margin).all(axis=1)]
+            cleaned_vertices, cleaned_faces = clean_mesh(vertices, cut_faces, "largest", None)
+            mesh = trimesh.Trimesh(denormalize_points(cleaned_vertices, transform, scale), cleaned_faces, process=False)
+            scores = geometry_metrics(mesh, gt, num_points=config.num_points)
+            rows.append({
+                "mesh": str(path), "steps": int(kept["steps"]), "cut": margin, "chamfer": scores.chamfer,
+                "accuracy": scores.accuracy, "completeness": scores.completeness, "fscore": scores.fscore,
+            })
+    table = Table("mesh", "steps", "cut above plane", "Chamfer", "accuracy", "completeness", "F@0.01")
+    for row in rows:
+        cut = "no cut" if row["cut"] is None else f"{row['cut']:.2f}"
+        table.add_row(Path(row["mesh"]).stem, str(row["steps"]), cut, *(f"{row[k]:.4f}" for k in
+                      ("chamfer", "accuracy", "completeness")), f"{row['fscore']:.3f}")
+    Console(width=160).print(table)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    date = datetime.date.today().isoformat()
+    config.results_dir.mkdir(parents=True, exist_ok=True)
+    output = config.results_dir / f"{date}-{commit.stdout.strip() or 'unknown'}.json"
+    command = shlex.join(["python", "benchmarks/floor_cut_check.py", *sys.argv[1:]])
+    output.write_text(json.dumps({"date": date, "commit": commit.stdout.strip(), "command": command,
+                                  "scene": str(config.scene), "rows": rows}, indent=2))
+    print(f"Wrote {output}")
+
+
+if __name__ == "__main__":
+    main(tyro.cli(FloorCutCheck))
