@@ -145,3 +145,61 @@ def test_rays_that_miss_the_sphere_see_only_the_far_field() -> None:
         torch.testing.assert_close(mixed[name][:2], alone[name])
         torch.testing.assert_close(mixed[name][2:], missing[name])
     torch.testing.assert_close(mixed["rgb"][2:], mixed["background"][2:])
+
+
+def _small_shape_model(**options):
+    from nerfstudio.data.scene_box import SceneBox
+
+    from nero_ns.models.nero_shape import NeroShapeModelConfig
+
+    torch.manual_seed(0)
+    config = NeroShapeModelConfig(num_samples=8, num_importance_samples=8, num_outside_samples=8, **options)
+    return config.setup(scene_box=SceneBox(torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])), num_train_data=1)
+
+
+def _rays_through_sphere(count: int):
+    from nerfstudio.cameras.rays import RayBundle
+
+    generator = torch.Generator().manual_seed(1)
+    origins = torch.nn.functional.normalize(torch.randn(count, 3, generator=generator), dim=-1) * 3.0
+    targets = 0.6 * (torch.rand(count, 3, generator=generator) - 0.5)
+    directions = torch.nn.functional.normalize(targets - origins, dim=-1)
+    return RayBundle(origins=origins, directions=directions, pixel_area=torch.ones(count, 1),
+                     camera_indices=torch.zeros(count, 1, dtype=torch.long))
+
+
+def test_skipping_invisible_work_changes_pixels_by_less_than_the_threshold() -> None:
+    """Shading only samples of weight above negligible-weight, and the far field only behind rays that keep that
+    much light, gives the image of evaluating everything, within a few times the threshold."""
+    model = _small_shape_model()
+    model.eval()
+    rays = _rays_through_sphere(64)
+    with torch.no_grad():
+        model.sdf_field.variance.fill_(0.6)  # inv_s = exp(6): a sharp sphere, most samples invisible
+        skipped = model(rays)
+        model.config.negligible_weight = 0.0
+        everything = model(rays)
+    assert float(everything["accumulation"].min()) > 0.99  # every ray hits the opaque sphere
+    for name in ("rgb_linear", "accumulation", "depth", "specular"):
+        torch.testing.assert_close(skipped[name], everything[name], atol=1e-3, rtol=0)
+
+
+def test_plain_warmup_hands_the_colour_to_nero_shading() -> None:
+    """During plain-warmup-steps the training colour blends the plain head into NeRO's shading, NeRO's share rising
+    linearly; after it, and outside training, the colour is NeRO's alone."""
+    model = _small_shape_model(plain_warmup_steps=100, cos_anneal_steps=0)  # geometry the same at every step
+    rays = _rays_through_sphere(16)
+
+    def colour(step: int) -> torch.Tensor:
+        torch.manual_seed(2)  # the same jittered far-field samples each time
+        model.train()
+        model.step = step
+        with torch.no_grad():
+            return model(rays)["rgb_linear"]
+
+    assert model.warmup_shading is not None
+    nero_only, start, middle = colour(100), colour(0), colour(50)
+    model.eval()
+    assert model.nero_share() == 1.0
+    assert float((start - nero_only).abs().max()) > 0.01  # the two heads differ
+    torch.testing.assert_close(middle, 0.5 * (start + nero_only), atol=1e-5, rtol=0)

@@ -46,7 +46,11 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     nero_shading: NeroShadingFieldConfig = field(default_factory=NeroShadingFieldConfig)
     """Split-sum shading heads (used when shading is 'nero')."""
     plain_shading: PlainRadianceFieldConfig = field(default_factory=PlainRadianceFieldConfig)
-    """Baseline radiance head (used when shading is 'plain')."""
+    """Baseline radiance head (used when shading is 'plain', and during plain_warmup_steps)."""
+    plain_warmup_steps: int = 0
+    """With 'nero' shading: steps over which a pixel's colour moves from a plain radiance head's to NeRO's
+    (rgb = (1 - t) plain + t nero, t rising from 0 to 1). The plain head fits colours before NeRO's lights are
+    learned, so the shape can form sooner; after the warm-up, and outside training, only NeRO's shading remains."""
     num_samples: int = 16
     """Coarse samples inside the sphere."""
     num_importance_samples: int = 16
@@ -121,6 +125,8 @@ class NeroShapeModel(Model):
             self.shading_field = self.config.nero_shading.setup(feature_dim=feature_dim)
         else:
             self.shading_field = self.config.plain_shading.setup(feature_dim=feature_dim)
+        warmup = self.config.shading == "nero" and self.config.plain_warmup_steps > 0
+        self.warmup_shading = self.config.plain_shading.setup(feature_dim=feature_dim) if warmup else None
         self.far_field = self.config.far_field.setup()
         self.inside_sampler = NeuSSampler(
             num_samples=self.config.num_samples,
@@ -139,7 +145,8 @@ class NeroShapeModel(Model):
     # ------------------------------------------------------------------ optimization
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
         return {
-            "fields": list(self.sdf_field.parameters()) + list(self.shading_field.parameters()),
+            "fields": list(self.sdf_field.parameters()) + list(self.shading_field.parameters())
+            + (list(self.warmup_shading.parameters()) if self.warmup_shading is not None else []),
             "far_field": list(self.far_field.parameters()),
             "floor": list(self.floor_texture.parameters()),
         }
@@ -160,6 +167,13 @@ class NeroShapeModel(Model):
             return 1.0
         return min(1.0, self.step / self.config.cos_anneal_steps)
 
+    def nero_share(self) -> float:
+        """Share of NeRO's shading in the training colour: rises from 0 to 1 over plain_warmup_steps; 1 without a
+        warm-up and outside training."""
+        if not self.training or self.warmup_shading is None:
+            return 1.0
+        return min(1.0, self.step / self.config.plain_warmup_steps)
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Checkpoints written before the support plane and the floor texture existed load with an empty plane and
         the initial texture. Only a state that holds this model's weights gets them: nerfstudio's pipeline also
@@ -168,6 +182,9 @@ class NeroShapeModel(Model):
             state_dict.setdefault(prefix + "support_plane.plane", torch.zeros(4))
             for name, value in self.floor_texture.state_dict().items():
                 state_dict.setdefault(f"{prefix}floor_texture.{name}", value)
+            if self.warmup_shading is not None:  # a run trained without the warm-up head
+                for name, value in self.warmup_shading.state_dict().items():
+                    state_dict.setdefault(f"{prefix}warmup_shading.{name}", value)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ geometry queries (exporters, evaluation)
@@ -230,9 +247,12 @@ class NeroShapeModel(Model):
         view_directions: Float[Tensor, "num_rays num_samples 3"],
     ) -> Dict[str, Tensor]:
         """Shading of the `visible` samples; zero at the others (their weight makes them invisible)."""
-        shaded = self.shading_field(
-            positions[visible], features[visible], normals[visible], view_directions[visible]
-        )
+        inputs = (positions[visible], features[visible], normals[visible], view_directions[visible])
+        shaded = self.shading_field(*inputs)
+        nero_share = self.nero_share()
+        if nero_share < 1.0:
+            plain = self.warmup_shading(*inputs)["rgb"]  # type: ignore[misc]
+            shaded["rgb"] = nero_share * shaded["rgb"] + (1.0 - nero_share) * plain
         outputs = {}
         for name, value in shaded.items():
             outputs[name] = value.new_zeros(*visible.shape, value.shape[-1]).index_put((visible,), value)
