@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import List
 
 import tyro
 
@@ -14,23 +14,21 @@ from nero_ns.synthetic.generator import generate_scene
 from nero_ns.synthetic.scene_set import scene_config
 
 
-def named_scene_defaults(arguments: List[str]) -> Optional[SyntheticSceneConfig]:
-    """The options of the named scene that `--scene NAME [--seed K]` in `arguments` asks for, or None without
-    --scene: they become the defaults of the command line, so that options given explicitly still win."""
+def parse_options(arguments: List[str]) -> SyntheticSceneConfig:
+    """The options of the command line. With `--scene NAME [--seed K]`, the named scene's options are the defaults,
+    so that options given explicitly still win."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--scene")
     parser.add_argument("--seed", type=int, default=0)
     known, _ = parser.parse_known_args(arguments)
-    return None if known.scene is None else scene_config(known.scene, known.seed)
+    defaults = None if known.scene is None else scene_config(known.scene, known.seed)
+    return tyro.cli(SyntheticSceneConfig, default=defaults, args=arguments)
 
 
 def entrypoint() -> None:
-    """Parse the options (on top of a named scene's, with --scene) and generate the scene."""
+    """Parse the options and generate the scene."""
     with friendly_errors():
-        defaults = named_scene_defaults(sys.argv[1:])
-    config = tyro.cli(SyntheticSceneConfig, default=defaults)
-    with friendly_errors():
-        generate_scene(config)
+        generate_scene(parse_options(sys.argv[1:]))
 
 
 if __name__ == "__main__":
