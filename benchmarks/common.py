@@ -8,21 +8,27 @@ Held-out views are rendered by this file run as a script (`python benchmarks/com
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from rich.console import Console
+from rich.table import Table
 
 # Imported here, in the main thread: a first import of torch from two benchmark threads at once (--parallel)
 # corrupts the heap ("malloc_consolidate(): unaligned fastbin chunk detected" at exit).
 from nero_ns.evaluation.images import match_images, read_image, read_mask
 from nero_ns.evaluation.materials import psnr
+from nero_ns.errors import NeroInputError
+from nero_ns.synthetic.scene_set import resolve_scenes
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 """Wide tables in log files too (rich falls back to 80 columns when the output is not a terminal)."""
@@ -64,17 +70,6 @@ def run_command(
 
 
 @dataclass(frozen=True)
-class SceneSpec:
-    """A generated object and its (constant) material."""
-
-    name: str
-    shape: str
-    metallic: float
-    roughness: float
-    base_color: Tuple[float, float, float] = (0.95, 0.7, 0.4)
-
-
-@dataclass(frozen=True)
 class SceneSize:
     """How big a generated scene is."""
 
@@ -84,21 +79,41 @@ class SceneSize:
     spp: int = 64
 
 
-def generate_scene(spec: SceneSpec, size: SceneSize, folder: Path, log: Path) -> Path:
-    """Render the scene with nero-synth (floor and distractors) unless `folder` already holds it.
+def generate_scene(name: str, size: SceneSize, folder: Path, log: Path) -> Path:
+    """Render the named scene (`nero-synth --scene NAME`, seed 0, see docs/scenes.md) unless `folder` holds it.
 
     Masks are written because the GT folders (gt/test, gt/relight) need them for object-only scores; training
     never reads them (see `train_stage`), so the runs see the same unmasked photos as with --no-masks.
     """
     if not (folder / "transforms.json").exists():
         run_command([
-            "nero-synth", "--output-dir", str(folder), "--shape", spec.shape,
-            "--metallic", str(spec.metallic), "--roughness", str(spec.roughness),
-            "--base-color", *(str(c) for c in spec.base_color), "--resolution", str(size.resolution),
+            "nero-synth", "--scene", name, "--output-dir", str(folder), "--resolution", str(size.resolution),
             "--num-train-views", str(size.num_views), "--num-test-views", str(size.num_test_views),
             "--spp", str(size.spp), "--overwrite",
         ], log)
     return folder
+
+
+def scene_names(selection: Optional[str], default: str) -> List[str]:
+    """The scenes of `--scenes` (quick, full or NAME,NAME; None: `default`), checked against the scene set."""
+    try:
+        return resolve_scenes(selection or default)
+    except NeroInputError as error:
+        raise SystemExit(str(error)) from error
+
+
+NERFSTUDIO_SEED = 42
+"""nerfstudio's default `--machine.seed`: repeat 0 of every benchmark trains with it, as the runs before --repeats."""
+
+
+def training_seed(repeat: int) -> int:
+    """`--machine.seed` of repeat `repeat` (0, 1, ...) of a training."""
+    return NERFSTUDIO_SEED + repeat
+
+
+def run_name(name: str, repeat: int) -> str:
+    """Run folder name of a repeat: `name` itself for repeat 0 (the layout of the runs before --repeats)."""
+    return name if repeat == 0 else f"{name}-seed{training_seed(repeat)}"
 
 
 @dataclass(frozen=True)
@@ -116,9 +131,11 @@ class TrainResult:
 def train_stage(
     method: str, scene: Path, runs: Path, name: str, budget_seconds: float, rays_per_batch: Optional[int], log: Path,
     steps_per_log: int = 10, extra: Tuple[str, ...] = (), threads: Optional[int] = None, source: Optional[Path] = None,
+    repeat: int = 0,
 ) -> TrainResult:
     """`ns-train METHOD` for a wall-clock budget without masks, evaluation or intermediate checkpoints;
-    `rays_per_batch` None keeps the method's default, `threads` None lets torch use every core."""
+    `rays_per_batch` None keeps the method's default, `threads` None lets torch use every core, `repeat` picks the
+    training seed (`training_seed`)."""
     rays = ["--pipeline.datamanager.train-num-rays-per-batch", str(rays_per_batch)] if rays_per_batch else []
     result = run_command([
         "ns-train", method, "--data", str(scene), "--output-dir", str(runs), "--experiment-name", name,
@@ -126,7 +143,8 @@ def train_stage(
         "--vis", "tensorboard", "--steps-per-eval-batch", NEVER, "--steps-per-eval-image", NEVER,
         "--steps-per-eval-all-images", NEVER, "--steps-per-save", NEVER,
         "--logging.steps-per-log", str(steps_per_log),
-        *rays, "--pipeline.datamanager.dataparser.use-masks", "False", *extra,
+        "--machine.seed", str(training_seed(repeat)), *rays, "--pipeline.datamanager.dataparser.use-masks", "False",
+        *extra,
     ], log, threads, source)
     run_dir = runs / name / method / "bench"
     steps = trained_steps(run_dir)
@@ -220,6 +238,137 @@ def read_scalars(run_dir: Path, tag: str) -> Tuple[List[int], List[float]]:
         return [], []
     events = accumulator.Scalars(tag)
     return [event.step for event in events], [event.value for event in events]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A scored figure of a benchmark's rows: its key, column title, number format and which way is better."""
+
+    key: str
+    title: str
+    format: str
+    higher_is_better: bool = False
+
+
+def per_scene(rows: List[Dict], metrics: Sequence[Metric], group: Sequence[str]) -> List[Dict]:
+    """A row per group (e.g. variant and mark) and scene: every metric's median over the repeats, its spread over
+    them (min and max) and the number of repeats. Groups and scenes keep the order of `rows`."""
+    keyed: Dict[Tuple, List[Dict]] = {}
+    for row in rows:
+        keyed.setdefault((*(row[key] for key in group), row["scene"]), []).append(row)
+    out = []
+    for key, repeats in keyed.items():
+        line: Dict[str, Any] = {**dict(zip((*group, "scene"), key)), "repeats": len(repeats)}
+        for metric in metrics:
+            values = [row[metric.key] for row in repeats if row[metric.key] is not None]
+            if values:
+                line[metric.key] = float(np.median(values))
+                line[f"{metric.key}_min"], line[f"{metric.key}_max"] = float(min(values)), float(max(values))
+            else:
+                line[metric.key] = None
+        out.append(line)
+    return out
+
+
+def summary(scene_rows: List[Dict], metrics: Sequence[Metric], group: Sequence[str]) -> List[Dict]:
+    """A row per group over its scenes (each scene counting with its median over repeats): every metric's median
+    and its worst value, with the scene that has it."""
+    keyed: Dict[Tuple, List[Dict]] = {}
+    for row in scene_rows:
+        keyed.setdefault(tuple(row[key] for key in group), []).append(row)
+    out = []
+    for key, rows in keyed.items():
+        line: Dict[str, Any] = {**dict(zip(group, key)), "scenes": len(rows)}
+        for metric in metrics:
+            scored = [row for row in rows if row[metric.key] is not None]
+            if not scored:
+                continue
+            pick = max if not metric.higher_is_better else min
+            worst = pick(scored, key=lambda row: row[metric.key])
+            line[f"{metric.key}_median"] = float(np.median([row[metric.key] for row in scored]))
+            line[f"{metric.key}_worst"], line[f"{metric.key}_worst_scene"] = worst[metric.key], worst["scene"]
+        out.append(line)
+    return out
+
+
+def spread_cell(row: Dict, metric: Metric) -> str:
+    """A per-scene figure: the median over repeats, with their range when there are several ('-' when unscored)."""
+    if row.get(metric.key) is None:
+        return "-"
+    cell = format(row[metric.key], metric.format)
+    if row["repeats"] > 1:
+        cell += f" ({format(row[metric.key + '_min'], metric.format)}-{format(row[metric.key + '_max'], metric.format)})"
+    return cell
+
+
+def summary_table(summary_rows: List[Dict], metrics: Sequence[Metric], group: Sequence[str]) -> Tuple[List[str], List[List[str]]]:
+    """Header and cells of the summary: per group, every metric's median over scenes and its worst (scene)."""
+    header = [*group, "scenes"] + [f"{metric.title} {what}" for metric in metrics for what in ("median", "worst")]
+    cells = []
+    for row in summary_rows:
+        line = [str(row[key]) for key in group] + [str(row["scenes"])]
+        for metric in metrics:
+            if f"{metric.key}_median" not in row:
+                line += ["-", "-"]
+                continue
+            line += [
+                format(row[f"{metric.key}_median"], metric.format),
+                f"{format(row[f'{metric.key}_worst'], metric.format)} ({row[f'{metric.key}_worst_scene']})",
+            ]
+        cells.append(line)
+    return header, cells
+
+
+def markdown_table(header: List[str], rows: List[List[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def print_table(title: str, header: List[str], rows: List[List[str]], caption: Optional[str] = None) -> None:
+    table = Table(title=title, caption=caption)
+    for column in header:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def git_state() -> Tuple[str, bool]:
+    """The short commit of this checkout ("unknown" outside git) and whether tracked files differ from it."""
+    def git(*arguments: str) -> Optional[str]:
+        completed = subprocess.run(["git", *arguments], cwd=ROOT, capture_output=True, text=True)
+        return completed.stdout.strip() if completed.returncode == 0 else None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    return commit or "unknown", bool(git("status", "--porcelain", "--untracked-files=no"))
+
+
+def run_record() -> Dict[str, Any]:
+    """What every results file starts with: the date, the commit, whether the checkout had uncommitted changes,
+    and the full command line."""
+    commit, dirty = git_state()
+    return {
+        "date": datetime.date.today().isoformat(), "commit": commit, "dirty": dirty,
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+    }
+
+
+def write_results(
+    benchmark: str, results: Dict, markdown: str, results_dir: Optional[Path], quick: bool, output_dir: Path
+) -> Path:
+    """RESULTS_DIR/<date>-<commit>.json and the markdown beside it. RESULTS_DIR None: benchmarks/results/BENCHMARK,
+    or OUTPUT_DIR for a --quick run (smoke runs and tests never write into the repository)."""
+    default = output_dir.resolve() if quick else ROOT / "benchmarks" / "results" / benchmark
+    directory = (results_dir or default).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{results['date']}-{results['commit']}.json"
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path.with_suffix(".md").write_text(markdown)
+    console.print(f"results: {path} and {path.with_suffix('.md')}")
+    return path
 
 
 @dataclass

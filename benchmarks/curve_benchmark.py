@@ -1,22 +1,24 @@
 """Time-to-quality curve of Stage I: the mesh's quality after 75, 150, 300, 600 and 900 s of training, for the
-current defaults of `nero-shape` against the previous ones, on two generated scenes.
+current defaults of `nero-shape` against the previous ones, on named scenes of the scene set (docs/scenes.md).
 
-    python benchmarks/curve_benchmark.py                         # both scenes, current and previous, one by one
+    python benchmarks/curve_benchmark.py                         # metal-knot and glossy-blob, variants one by one
+    python benchmarks/curve_benchmark.py --scenes full --repeats 2   # every scene of `full`, two training seeds
     python benchmarks/curve_benchmark.py --parallel              # the variants of a scene side by side, 1 thread each
     python benchmarks/curve_benchmark.py --quick --results-dir /tmp/curve    # smoke run, a few minutes
 
-Scenes (generated once, floor and distractors, trained without masks): the metallic knot of shape_benchmark.py
-(metallic 1, roughness 0.1) and a glossy dielectric blob with concave dimples (metallic 0, roughness 0.1). Each
-variant trains ONCE per scene, with `--max-train-seconds <last mark> --checkpoint-at-seconds <marks>`; the checkpoint
-kept at each mark is exported (`ns-export nero-mesh` on a copy of config.yml with `load_step` set, which nerfstudio's
-eval_setup honours) and scored (`nero-eval geometry`). Prints per scene the steps, Chamfer, normal error and F@0.01
-of every variant at every mark side by side, with the steps/s and peak memory of each training. Writes
-RESULTS_DIR/<date>-<commit>.json (every row, the command line, the commit) and a markdown table beside it.
+Scenes (generated once, floor and distractors, trained without masks): `--scenes` (quick, full or NAME,NAME;
+default the metallic knot and the glossy blob of before the scene set). Each variant trains ONCE per scene and
+repeat (`--repeats`: training seeds 42, 43, ...), with `--max-train-seconds <last mark> --checkpoint-at-seconds
+<marks>`; the checkpoint kept at each mark is exported (`ns-export nero-mesh` on a copy of config.yml with
+`load_step` set, which nerfstudio's eval_setup honours) and scored (`nero-eval geometry`). Prints per scene the
+steps, Chamfer, normal error and F@0.01 of every variant at every mark side by side (medians over repeats, with
+their range), with the steps/s and peak memory of each training, then per variant and mark the median and the
+worst over the scenes. Writes RESULTS_DIR/<date>-<commit>.json (every row, the command line, the commit) and the
+markdown tables beside it.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import shlex
@@ -30,28 +32,42 @@ from typing import Dict, List, Optional, Tuple
 
 import tyro
 import yaml
-from rich.table import Table
 
-from common import SceneSize, SceneSpec, console, generate_scene, run_command, train_stage
+from common import (
+    ROOT,
+    Metric,
+    SceneSize,
+    generate_scene,
+    markdown_table,
+    per_scene,
+    print_table,
+    run_command,
+    run_name,
+    run_record,
+    scene_names,
+    spread_cell,
+    summary,
+    summary_table,
+    train_stage,
+    training_seed,
+    write_results,
+)
 from nero_ns.engine.trainer import TIME_CHECKPOINTS_FILE
 
-ROOT = Path(__file__).resolve().parents[1]
-SCENES: Tuple[SceneSpec, ...] = (
-    SceneSpec("metal-knot", "knot", metallic=1.0, roughness=0.1, base_color=(0.95, 0.7, 0.4)),
-    SceneSpec("glossy-blob", "blob", metallic=0.0, roughness=0.1, base_color=(0.2, 0.45, 0.8)),
-)
+DEFAULT_SCENES = "metal-knot,glossy-blob"
 # The "previous" variant is nero-shape as it was at this commit (its defaults and its code: nerfstudio's hash grid,
 # autograd double backward, 1024 rays per step), run from an extracted copy of that commit's `nero_ns` with today's
 # trainer dropped in, since --checkpoint-at-seconds is what makes a curve from one run (the trainer does not touch
 # the model). Move it forward when a new set of defaults lands.
 PREVIOUS_COMMIT = "38cac48"
 VARIANTS: Dict[str, Tuple[str, ...]] = {"current": (), "previous": ()}
-METRICS: Tuple[Tuple[str, str, str], ...] = (
-    # (nero-eval geometry key, column title, format)
-    ("chamfer", "Chamfer", ".4f"),
-    ("normal_error_deg", "normal err", ".1f"),
-    ("fscore", "F@0.01", ".3f"),
+METRICS: Tuple[Metric, ...] = (
+    # nero-eval geometry keys
+    Metric("chamfer", "Chamfer", ".4f"),
+    Metric("normal_error_deg", "normal err", ".1f"),
+    Metric("fscore", "F@0.01", ".3f", higher_is_better=True),
 )
+GROUP = ("variant", "seconds")
 
 
 @dataclass
@@ -62,8 +78,12 @@ class CurveBenchmark:
     """Where <date>-<commit>.json and .md go; None: benchmarks/results/curve, or OUTPUT_DIR with --quick."""
     marks: Tuple[float, ...] = (75.0, 150.0, 300.0, 600.0, 900.0)
     """Training seconds at which each run is scored; the last one is its training budget."""
-    scenes: Tuple[str, ...] = tuple(spec.name for spec in SCENES)
-    """Scenes to run, among metal-knot, glossy-blob."""
+    scenes: Optional[str] = None
+    """Scenes of the scene set (docs/scenes.md): quick, full, or names separated by commas; None: metal-knot and
+    glossy-blob (metal-knot alone with --quick)."""
+    repeats: int = 1
+    """Trainings of every variant on every scene, with training seeds 42, 43, ... (nerfstudio's --machine.seed):
+    the tables give medians over them and their range."""
     variants: Tuple[str, ...] = ("current", "previous")
     """Variants to run, among current (nero-shape's defaults) and previous (nero-shape at PREVIOUS_COMMIT)."""
     extra_variants: Tuple[str, ...] = ()
@@ -83,11 +103,12 @@ class CurveBenchmark:
     """Train the variants of a scene side by side, one CPU thread each, instead of one after the other with all
     threads (same machine, same moment: the fairest comparison on a noisy machine, at a lower step rate)."""
     quick: bool = False
-    """Smoke-run preset: the knot only, 48 px, 12 views, 8 spp, 256 rays, marks at 10 and 20 s, meshes at 64."""
+    """Smoke-run preset: the knot only (unless --scenes), 48 px, 12 views, 8 spp, 256 rays, marks at 10 and 20 s,
+    meshes at 64."""
 
     def apply_quick_preset(self) -> None:
         if self.quick:
-            self.scenes, self.marks = ("metal-knot",), (10.0, 20.0)
+            self.scenes, self.marks = self.scenes or "metal-knot", (10.0, 20.0)
             self.resolution, self.num_views, self.spp = 48, 12, 8
             self.rays_per_batch, self.mesh_resolution = 256, 64
 
@@ -133,22 +154,25 @@ def config_at_step(run_config: Path, step: int) -> Path:
 
 
 def run_variant(
-    config: CurveBenchmark, spec: SceneSpec, scene: Path, name: str, options: Tuple[str, ...], threads: Optional[int]
+    config: CurveBenchmark, scene_name: str, scene: Path, variant: str, options: Tuple[str, ...],
+    threads: Optional[int], repeat: int,
 ) -> Tuple[Dict, List[Dict]]:
-    """Train one variant until the last mark, then export and score the checkpoint of every mark: its training
-    (steps/s, peak memory) and its rows (one per mark)."""
-    output = config.output_dir.resolve() / spec.name
+    """Train one variant (repeat `repeat`) until the last mark, then export and score the checkpoint of every mark:
+    its training (steps/s, peak memory) and its rows (one per mark)."""
+    output = config.output_dir.resolve() / scene_name
     runs = output / "runs"
+    name = run_name(variant, repeat)
     shutil.rmtree(runs / name, ignore_errors=True)  # no checkpoints or marks left from an earlier benchmark
     marks = sorted(config.marks)
-    source = previous_source(config.output_dir.resolve()) if name == "previous" else None
+    source = previous_source(config.output_dir.resolve()) if variant == "previous" else None
     trained = train_stage(
         "nero-shape", scene, runs, name, marks[-1], config.rays_per_batch, output / f"train-{name}.log",
         extra=("--checkpoint-at-seconds", *(str(mark) for mark in marks), *options), threads=threads, source=source,
+        repeat=repeat,
     )
     timed = json.loads((trained.config.parent / TIME_CHECKPOINTS_FILE).read_text())
     if [row["seconds"] for row in timed] != marks:
-        raise SystemExit(f"{spec.name}/{name}: checkpoints at {timed}, not at every mark; see train-{name}.log")
+        raise SystemExit(f"{scene_name}/{name}: checkpoints at {timed}, not at every mark; see train-{name}.log")
     rows = []
     for row in timed:
         export = output / f"mesh-{name}-{row['seconds']:g}s"
@@ -162,11 +186,13 @@ def run_variant(
             "--json", str(metrics_file),
         ], output / f"eval-{name}-{row['seconds']:g}s.log", threads)
         rows.append({
-            "scene": spec.name, "variant": name, "seconds": row["seconds"], "elapsed": row["elapsed"],
-            "steps": row["step"] + 1, **json.loads(metrics_file.read_text()),
+            "scene": scene_name, "variant": variant, "repeat": repeat, "seed": training_seed(repeat),
+            "seconds": row["seconds"], "elapsed": row["elapsed"], "steps": row["step"] + 1,
+            **json.loads(metrics_file.read_text()),
         })
     training = {
-        "scene": spec.name, "variant": name, "options": list(options), "threads": threads or os.cpu_count(),
+        "scene": scene_name, "variant": variant, "repeat": repeat, "seed": training_seed(repeat),
+        "options": list(options), "threads": threads or os.cpu_count(),
         "code": PREVIOUS_COMMIT if source is not None else "this checkout",
         "steps_per_second": rows[-1]["steps"] / rows[-1]["elapsed"], "peak_memory_mib": trained.peak_mib,
         "process_seconds": trained.seconds,
@@ -174,114 +200,94 @@ def run_variant(
     return training, rows
 
 
-def scene_table(scene: str, trainings: List[Dict], rows: List[Dict]) -> Tuple[List[str], List[List[str]], str]:
-    """Columns, cells and caption of one scene's table: a line per mark, the variants side by side."""
-    variants = [training["variant"] for training in trainings]
+def scene_table(scene: str, trainings: List[Dict], scene_rows: List[Dict]) -> Tuple[List[str], List[List[str]], str]:
+    """Columns, cells and caption of one scene's table: a line per mark, the variants side by side (medians over
+    repeats, with their range when there are several)."""
+    variants = list(dict.fromkeys(training["variant"] for training in trainings if training["scene"] == scene))
     columns = ["mark (s)"] + [
-        f"{variant} {title}" for variant in variants for title in ["steps"] + [title for _, title, _ in METRICS]
+        f"{variant} {title}" for variant in variants for title in ["steps"] + [metric.title for metric in METRICS]
     ]
-    by_key = {(row["variant"], row["seconds"]): row for row in rows if row["scene"] == scene}
+    by_key = {(row["variant"], row["seconds"]): row for row in scene_rows if row["scene"] == scene}
     cells = []
-    for mark in sorted({row["seconds"] for row in rows if row["scene"] == scene}):
+    for mark in sorted({row["seconds"] for row in scene_rows if row["scene"] == scene}):
         line = [f"{mark:g}"]
         for variant in variants:
             row = by_key[(variant, mark)]
-            line += [str(row["steps"])] + [format(row[key], spec) for key, _, spec in METRICS]
+            line += [f"{row['steps']:.0f}"] + [spread_cell(row, metric) for metric in METRICS]
         cells.append(line)
     caption = "; ".join(
-        f"{training['variant']}: {training['steps_per_second']:.2f} steps/s, peak {training['peak_memory_mib']:.0f} MiB"
-        for training in trainings
+        f"{training['variant']} (seed {training['seed']}): {training['steps_per_second']:.2f} steps/s, "
+        f"peak {training['peak_memory_mib']:.0f} MiB"
+        for training in trainings if training["scene"] == scene
     )
     return columns, cells, caption
 
 
 def markdown(results: Dict, mode: str) -> str:
-    """The results as a markdown page: what ran, then one table per scene."""
+    """The results as a markdown page: what ran, one table per scene, then the summary over scenes."""
     lines = [
         f"# nero-shape time-to-quality curve, {results['date']}, commit {results['commit']}"
         + (" (uncommitted changes)" if results["dirty"] else ""),
-        "", f"`{results['command']}`", "", f"Variants {mode}.", "",
+        "", f"`{results['command']}`", "", f"Variants {mode}; {results['repeats']} training seed(s) each.", "",
     ]
     for name, options in results["variants"].items():
         code = f"nero-shape at commit {results['previous_commit']}" if name == "previous" else "this commit"
         lines.append(f"- {name}: {code}, {' '.join(options) if options else 'no extra options'}")
     for scene in results["scenes"]:
-        trainings = [training for training in results["trainings"] if training["scene"] == scene]
-        columns, cells, caption = scene_table(scene, trainings, results["rows"])
-        lines += ["", f"## {scene}", "", "| " + " | ".join(columns) + " |", "|" + "---:|" * len(columns)]
-        lines += ["| " + " | ".join(line) + " |" for line in cells]
-        lines += ["", caption]
+        columns, cells, caption = scene_table(scene, results["trainings"], results["per_scene"])
+        lines += ["", f"## {scene}", "", markdown_table(columns, cells), "", caption]
+    header, cells = summary_table(results["summary"], METRICS, GROUP)
+    lines += ["", "## Over the scenes: median and worst", "", markdown_table(header, cells)]
     return "\n".join(lines) + "\n"
 
 
-def git_state() -> Tuple[str, bool]:
-    """The short commit of this checkout ("unknown" outside git) and whether tracked files differ from it."""
-    def git(*arguments: str) -> Optional[str]:
-        completed = subprocess.run(["git", *arguments], cwd=ROOT, capture_output=True, text=True)
-        return completed.stdout.strip() if completed.returncode == 0 else None
-
-    commit = git("rev-parse", "--short", "HEAD")
-    return commit or "unknown", bool(git("status", "--porcelain", "--untracked-files=no"))
-
-
-def write_results(
-    config: CurveBenchmark, specs: Dict[str, SceneSpec], size: SceneSize, variants: Dict[str, Tuple[str, ...]],
+def write_curve_results(
+    config: CurveBenchmark, scenes: List[str], size: SceneSize, variants: Dict[str, Tuple[str, ...]],
     trainings: List[Dict], rows: List[Dict], mode: str,
 ) -> None:
     """RESULTS_DIR/<date>-<commit>.json with every row so far, and the markdown tables beside it."""
-    commit, dirty = git_state()
-    date = datetime.date.today().isoformat()
-    scenes = sorted({row["scene"] for row in rows}, key=list(config.scenes).index)
+    done = [scene for scene in scenes if any(row["scene"] == scene for row in rows)]
+    scene_rows = per_scene(rows, (Metric("steps", "steps", ".0f"), *METRICS), GROUP)
     results = {
-        "date": date, "commit": commit, "dirty": dirty,
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]), "parallel": config.parallel,
+        **run_record(), "parallel": config.parallel, "repeats": config.repeats,
         "marks": sorted(config.marks), "mesh_resolution": config.mesh_resolution,
-        "scenes": scenes, "scene_specs": [asdict(specs[name]) for name in scenes],
-        "scene_size": asdict(size), "variants": {name: list(options) for name, options in variants.items()},
+        "scenes": done, "scene_size": asdict(size),
+        "variants": {name: list(options) for name, options in variants.items()},
         "previous_commit": PREVIOUS_COMMIT, "trainings": trainings, "rows": rows,
+        "per_scene": scene_rows, "summary": summary(scene_rows, METRICS, GROUP),
     }
-    default_results = config.output_dir.resolve() if config.quick else ROOT / "benchmarks" / "results" / "curve"
-    results_dir = (config.results_dir or default_results).resolve()
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"{date}-{commit}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    path.with_suffix(".md").write_text(markdown(results, mode))
-    console.print(f"results: {path} and {path.with_suffix('.md')}")
+    write_results("curve", results, markdown(results, mode), config.results_dir, config.quick, config.output_dir)
 
 
 def main(config: CurveBenchmark) -> None:
     config.apply_quick_preset()
     variants = selected_variants(config)
-    specs = {spec.name: spec for spec in SCENES}
-    unknown = [name for name in config.scenes if name not in specs]
-    if unknown:
-        raise SystemExit(f"unknown scene(s) {', '.join(unknown)}; choose among {', '.join(specs)}")
+    scenes = scene_names(config.scenes, DEFAULT_SCENES)
     output = config.output_dir.resolve()
     size = SceneSize(resolution=config.resolution, num_views=config.num_views, num_test_views=1, spp=config.spp)
     threads = 1 if config.parallel else None
     mode = "side by side, 1 CPU thread each" if config.parallel else f"one after the other, {os.cpu_count()} cores"
     trainings: List[Dict] = []
     rows: List[Dict] = []
-    for name in config.scenes:
-        spec = specs[name]
-        scene = generate_scene(spec, size, output / name / "scene", output / name / "synth.log")
-        with ThreadPoolExecutor(max_workers=len(variants) if config.parallel else 1) as pool:
-            done = list(pool.map(
-                lambda variant: run_variant(config, spec, scene, variant, variants[variant], threads), variants
-            ))
-        trainings += [training for training, _ in done]
-        rows += [row for _, scene_rows in done for row in scene_rows]
-        columns, cells, caption = scene_table(name, [training for training, _ in done], rows)
-        table = Table(
-            title=f"nero-shape time to quality, {name}, {config.resolution} px, variants {mode}", caption=caption
+    for name in scenes:
+        scene = generate_scene(name, size, output / name / "scene", output / name / "synth.log")
+        for repeat in range(config.repeats):
+            with ThreadPoolExecutor(max_workers=len(variants) if config.parallel else 1) as pool:
+                done = list(pool.map(
+                    lambda variant: run_variant(config, name, scene, variant, variants[variant], threads, repeat),
+                    variants,
+                ))
+            trainings += [training for training, _ in done]
+            rows += [row for _, variant_rows in done for row in variant_rows]
+        scene_rows = per_scene(rows, (Metric("steps", "steps", ".0f"), *METRICS), GROUP)
+        columns, cells, caption = scene_table(name, trainings, scene_rows)
+        print_table(
+            f"nero-shape time to quality, {name}, {config.resolution} px, variants {mode}", columns, cells, caption
         )
-        for column in columns:
-            table.add_column(column, justify="right")
-        for line in cells:
-            table.add_row(*line)
-        console.print(table)
         # After every scene, so that a run stopped midway keeps the scenes it finished.
-        write_results(config, specs, size, variants, trainings, rows, mode)
+        write_curve_results(config, scenes, size, variants, trainings, rows, mode)
+    header, cells = summary_table(summary(scene_rows, METRICS, GROUP), METRICS, GROUP)
+    print_table(f"nero-shape time to quality over {len(scenes)} scene(s): median and worst", header, cells)
 
 
 if __name__ == "__main__":

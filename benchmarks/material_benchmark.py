@@ -2,57 +2,84 @@
 
     python benchmarks/material_benchmark.py                      # 900 s per stage, 128 px, 48 views
     python benchmarks/material_benchmark.py --parallel           # both scenes at once, one CPU thread each
+    python benchmarks/material_benchmark.py --scenes full --repeats 2    # the full scene set, two training seeds
     python benchmarks/material_benchmark.py --quick              # smoke run: 20 s per stage, 48 px, 12 views
 
-For a metallic knot (metallic 1, roughness 0.1) and a dielectric blob (metallic 0, roughness 0.3), each with floor
-and distractors and trained without masks: `ns-train nero-shape` (with the floor as a known plane) for a wall-clock
+For each scene of `--scenes` (default a metallic knot, metallic 1, roughness 0.1, and a dielectric blob, metallic
+0, roughness 0.3; docs/scenes.md), with floor and distractors and trained without masks, and for each repeat
+(`--repeats`: training seeds 42, 43, ... of both stages): `ns-train nero-shape` (with the floor as a known plane) for a wall-clock
 budget, then `ns-train nero-material` on it for another (geometry fine-tuned), `ns-export nero-materials`,
 `nero-eval materials`, and both stages rendered from the held-out gt/test cameras (Stage II at 16 rays per pixel and
 twice its light samples). Prints per scene: mean metallic over the exported mesh (pass: > 0.7 for metal, < 0.3 for
 dielectric), roughness MAE (pass: <= 0.08) and albedo PSNR after per-channel scale alignment (pass: >= 22 dB) at
 the vertices some training camera sees (`nero-eval materials --cameras`), both also at every vertex, held-out PSNR
 of Stage II and of Stage I (whole image, and over the GT object mask; pass: Stage II's >= Stage I's), and the time
-of each step; writes OUTPUT_DIR/results.json.
+of each step; then the median and the worst over the scenes (medians over repeats, with their range, per scene).
+Writes OUTPUT_DIR/results.json (what --reuse-stage-one reads) and RESULTS_DIR/<date>-<commit>.json and .md. A
+two-material scene passes on metallic when its metallic MAE is below 0.3, as a one-material scene's mean would.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import shlex
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tyro
-from rich.table import Table
 
 from common import (
+    Metric,
     SceneSize,
-    SceneSpec,
     TrainResult,
     console,
     generate_scene,
+    markdown_table,
     object_psnr,
+    per_scene,
+    print_table,
     render_views_command,
     run_command,
+    run_name,
+    run_record,
+    scene_names,
+    spread_cell,
+    summary,
+    summary_table,
     train_stage,
     trained_steps,
+    training_seed,
+    write_results,
 )
+from nero_ns.synthetic.scene_set import scene_config
 
-SCENES: Tuple[SceneSpec, ...] = (
-    SceneSpec("metal-knot", "knot", metallic=1.0, roughness=0.1, base_color=(0.95, 0.7, 0.4)),
-    SceneSpec("dielectric-blob", "blob", metallic=0.0, roughness=0.3, base_color=(0.2, 0.45, 0.8)),
-)
+DEFAULT_SCENES = "metal-knot,dielectric-blob"
 METALLIC_PASS, DIELECTRIC_PASS, ROUGHNESS_MAE_PASS, ALBEDO_PSNR_PASS = 0.7, 0.3, 0.08, 22.0
+METRICS: Tuple[Metric, ...] = (
+    Metric("metallic_mae", "metallic MAE", ".3f"),
+    Metric("roughness_mae", "roughness MAE", ".3f"),
+    Metric("albedo_psnr", "albedo PSNR", ".1f", higher_is_better=True),
+    Metric("stage_two_psnr", "test PSNR II", ".2f", higher_is_better=True),
+    Metric("object_psnr_gain", "object PSNR II - I", ".2f", higher_is_better=True),
+)
 
 
 @dataclass
 class MaterialBenchmark:
     output_dir: Path = Path("benchmark-output/material")
     """Where scenes, runs, exports, renders and results.json go (scenes are reused when already there)."""
+    results_dir: Optional[Path] = None
+    """Where <date>-<commit>.json and .md go; None: benchmarks/results/material, or OUTPUT_DIR with --quick."""
+    scenes: Optional[str] = None
+    """Scenes of the scene set (docs/scenes.md): quick, full, or names separated by commas; None: metal-knot and
+    dielectric-blob."""
+    repeats: int = 1
+    """Trainings of both stages on every scene, with training seeds 42, 43, ... (nerfstudio's --machine.seed)."""
     stage_one_seconds: float = 900.0
     """Wall-clock training budget of Stage I (nero-shape)."""
     stage_two_seconds: float = 900.0
@@ -90,7 +117,8 @@ class MaterialBenchmark:
     `eval-sample-multiplier`; a run renders with 4 and 1 unless trained with others): Stage I renders without
     noise, so Stage II is compared near convergence, its Monte Carlo noise left out."""
     parallel: bool = False
-    """Run the scenes side by side, one CPU thread each, instead of one after the other with all threads."""
+    """Run the scenes (and repeats) side by side, one CPU thread each, instead of one after the other with all
+    threads."""
     quick: bool = False
     """Smoke-run preset: 20 s per stage, 48 px, 12 views, 2 test views, 8 spp, mesh 64, textures 64."""
 
@@ -102,42 +130,44 @@ class MaterialBenchmark:
             self.render_monte_carlo = (4, 1)
 
 
-def previous_stage_one(spec: SceneSpec, runs: Path, output: Path) -> Optional[TrainResult]:
-    """The Stage I run of an earlier benchmark of this scene, with its time and memory from that results.json."""
-    run_dir = runs / "shape" / "nero-shape" / "bench"
+def previous_stage_one(name: str, repeat: int, runs: Path, output: Path) -> Optional[TrainResult]:
+    """The Stage I run of an earlier benchmark of this scene and repeat, with its time and memory from that
+    results.json."""
+    run_dir = runs / run_name("shape", repeat) / "nero-shape" / "bench"
     steps = trained_steps(run_dir)
     results = output / "results.json"
     rows = json.loads(results.read_text())["scenes"] if results.is_file() else []
-    row = next((row for row in rows if row["scene"] == spec.name), None)
+    row = next((row for row in rows if row["scene"] == name and row.get("repeat", 0) == repeat), None)
     if steps is None or row is None:
         return None
-    console.print(f"{spec.name}: reusing the Stage I run in {run_dir}")
+    console.print(f"{name}: reusing the Stage I run in {run_dir}")
     return TrainResult(run_dir / "config.yml", steps, row["stage_one_seconds"], row["stage_one_peak_mib"])
 
 
-def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) -> Dict:
-    """Both stages, export, material metrics and held-out renders of one scene; returns its results row."""
+def benchmark_scene(name: str, scene: Path, repeat: int, config: MaterialBenchmark, output: Path) -> Dict:
+    """Both stages, export, material metrics and held-out renders of one generated scene and repeat; its row.
+    Repeat 0 writes into OUTPUT_DIR/NAME as the runs before --repeats did, the others into a seed<K> folder there."""
     threads = 1 if config.parallel else None
-    folder = output / spec.name
-    logs, runs = folder / "logs", folder / "runs"
-    size = SceneSize(config.resolution, config.num_views, config.num_test_views, config.spp)
-    scene = generate_scene(spec, size, folder / "scene", logs / "synth.log")
+    runs = output / name / "runs"
+    shape_name, material_name = run_name("shape", repeat), run_name("material", repeat)
+    folder = output / name if repeat == 0 else output / name / f"seed{training_seed(repeat)}"
+    logs = folder / "logs"
     test_cameras = scene / "gt" / "test" / "transforms.json"
 
-    shape = previous_stage_one(spec, runs, output) if config.reuse_stage_one else None
+    shape = previous_stage_one(name, repeat, runs, output) if config.reuse_stage_one else None
     if shape is None:
         shape = train_stage(
-            "nero-shape", scene, runs, "shape", config.stage_one_seconds, config.rays_per_batch,
-            logs / "train-shape.log", threads=threads,
+            "nero-shape", scene, runs, shape_name, config.stage_one_seconds, config.rays_per_batch,
+            logs / "train-shape.log", threads=threads, repeat=repeat,
             extra=("--pipeline.model.support-plane", str(config.stage_one_support_plane)),
         )
     material = train_stage(
-        "nero-material", scene, runs, "material", config.stage_two_seconds, config.rays_per_batch,
+        "nero-material", scene, runs, material_name, config.stage_two_seconds, config.rays_per_batch,
         logs / "train-material.log",
         extra=("--shape-config", str(shape.config), "--pipeline.model.mesh-resolution", str(config.mesh_resolution),
                "--pipeline.model.finetune-geometry", str(config.stage_two_finetune_geometry),
                *shlex.split(config.stage_two_options)),
-        threads=threads,
+        threads=threads, repeat=repeat,
     )
     assets = folder / "assets"
     export = run_command([
@@ -178,15 +208,22 @@ def benchmark_scene(spec: SceneSpec, config: MaterialBenchmark, output: Path) ->
         held_out[f"{stage}_object_psnr"] = object_psnr(renders, test_cameras)
 
     mean_metallic = float(np.load(assets / "metallic.npy").mean())  # over every vertex
-    is_metal = spec.metallic >= 0.5
+    truth = scene_config(name)
+    if truth.material_pattern != "uniform":
+        metallic_pass = metrics["metallic_mae"] < DIELECTRIC_PASS
+    elif truth.metallic >= 0.5:
+        metallic_pass = mean_metallic > METALLIC_PASS
+    else:
+        metallic_pass = mean_metallic < DIELECTRIC_PASS
     return {
-        "scene": spec.name, "gt_metallic": spec.metallic, "gt_roughness": spec.roughness,
-        "mean_metallic": mean_metallic,
-        "metallic_pass": mean_metallic > METALLIC_PASS if is_metal else mean_metallic < DIELECTRIC_PASS,
+        "scene": name, "repeat": repeat, "seed": training_seed(repeat), "gt_metallic": truth.metallic,
+        "gt_roughness": truth.roughness, "material_pattern": truth.material_pattern,
+        "mean_metallic": mean_metallic, "metallic_pass": metallic_pass,
         "roughness_mae": metrics["roughness_mae"], "roughness_pass": metrics["roughness_mae"] <= ROUGHNESS_MAE_PASS,
         "albedo_psnr": metrics["albedo_psnr"], "albedo_pass": metrics["albedo_psnr"] >= ALBEDO_PSNR_PASS,
         "metallic_mae": metrics["metallic_mae"], "fraction_seen": metrics["fraction_scored"],
         "roughness_mae_all": everywhere["roughness_mae"], "albedo_psnr_all": everywhere["albedo_psnr"], **held_out,
+        "object_psnr_gain": held_out["stage_two_object_psnr"] - held_out["stage_one_object_psnr"],
         "psnr_pass": held_out["stage_two_psnr"] >= held_out["stage_one_psnr"],
         "object_psnr_pass": held_out["stage_two_object_psnr"] >= held_out["stage_one_object_psnr"],
         "stage_one_steps": shape.steps, "stage_one_seconds": shape.seconds, "stage_one_peak_mib": shape.peak_mib,
@@ -200,19 +237,14 @@ def print_results(rows: list, config: MaterialBenchmark) -> None:
         return f"[green]{value} ok" if passed else f"[red]{value} fail"
 
     rays, multiplier = config.render_monte_carlo
-    mode = "scenes side by side, 1 thread each" if config.parallel else "one scene after the other, all cores"
-    table = Table(
-        title=f"nero-material, {config.stage_one_seconds:.0f} s + {config.stage_two_seconds:.0f} s budgets ({mode})"
-    )
-    columns = (
-        "scene", "mean metallic", "roughness MAE", "albedo PSNR", "all vertices: rough. / albedo", "test PSNR II / I",
-        "object PSNR II / I", "steps I / II", "time I / II / export (s)",
-    )
-    for column in columns:
-        table.add_column(column, justify="right")
-    for row in rows:
-        table.add_row(
-            row["scene"], verdict(f"{row['mean_metallic']:.2f}", row["metallic_pass"]),
+    mode = "side by side, 1 thread each" if config.parallel else "one after the other, all cores"
+    columns = [
+        "scene (seed)", "mean metallic", "roughness MAE", "albedo PSNR", "all vertices: rough. / albedo",
+        "test PSNR II / I", "object PSNR II / I", "steps I / II", "time I / II / export (s)",
+    ]
+    cells = [
+        [
+            f"{row['scene']} ({row['seed']})", verdict(f"{row['mean_metallic']:.2f}", row["metallic_pass"]),
             verdict(f"{row['roughness_mae']:.3f}", row["roughness_pass"]),
             verdict(f"{row['albedo_psnr']:.1f}", row["albedo_pass"]),
             f"{row['roughness_mae_all']:.3f} / {row['albedo_psnr_all']:.1f}",
@@ -222,8 +254,13 @@ def print_results(rows: list, config: MaterialBenchmark) -> None:
             ),
             f"{row['stage_one_steps']} / {row['stage_two_steps']}",
             f"{row['stage_one_seconds']:.0f} / {row['stage_two_seconds']:.0f} / {row['export_seconds']:.0f}",
-        )
-    console.print(table)
+        ]
+        for row in rows
+    ]
+    print_table(
+        f"nero-material, {config.stage_one_seconds:.0f} s + {config.stage_two_seconds:.0f} s budgets ({mode})",
+        columns, cells,
+    )
     console.print(
         f"pass: metallic > {METALLIC_PASS} (metal) or < {DIELECTRIC_PASS} (dielectric), roughness MAE <= "
         f"{ROUGHNESS_MAE_PASS}, albedo PSNR >= {ALBEDO_PSNR_PASS} dB (per-channel scale-aligned); roughness and albedo "
@@ -233,15 +270,53 @@ def print_results(rows: list, config: MaterialBenchmark) -> None:
     )
 
 
+def markdown(results: Dict) -> str:
+    """Per scene the medians over repeats (and their range) with the share of repeats passing, then the median and
+    worst over the scenes."""
+    passes = ("metallic_pass", "roughness_pass", "albedo_pass", "psnr_pass", "object_psnr_pass")
+    columns = ["scene", "repeats", *(metric.title for metric in METRICS), "passed (of repeats)"]
+    cells = []
+    for row in results["per_scene"]:
+        repeats = [line for line in results["rows"] if line["scene"] == row["scene"]]
+        passed = ", ".join(
+            f"{key.removesuffix('_pass')} {sum(line[key] for line in repeats)}" for key in passes
+        )
+        cells.append([row["scene"], str(row["repeats"]), *(spread_cell(row, metric) for metric in METRICS), passed])
+    header, summary_cells = summary_table(results["summary"], METRICS, ())
+    config = results["config"]
+    return "\n".join([
+        f"# nero-material, {results['date']}, commit {results['commit']}"
+        + (" (uncommitted changes)" if results["dirty"] else ""),
+        "", f"`{results['command']}`", "",
+        f"{config['stage_one_seconds']:.0f} s + {config['stage_two_seconds']:.0f} s per scene; "
+        f"{config['repeats']} training seed(s) per scene; materials at the vertices a training camera sees.",
+        "", markdown_table(columns, cells),
+        "", "## Over the scenes: median and worst", "", markdown_table(header, summary_cells),
+    ]) + "\n"
+
+
 def main(config: MaterialBenchmark) -> None:
     config.apply_quick_preset()
+    scenes = scene_names(config.scenes, DEFAULT_SCENES)
     output = config.output_dir.resolve()
     output.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=len(SCENES) if config.parallel else 1) as pool:
-        rows = list(pool.map(lambda spec: benchmark_scene(spec, config, output), SCENES))
+    size = SceneSize(config.resolution, config.num_views, config.num_test_views, config.spp)
+    generated = {name: generate_scene(name, size, output / name / "scene", output / name / "synth.log") for name in scenes}
+    jobs = list(itertools.product(scenes, range(config.repeats)))
+    with ThreadPoolExecutor(max_workers=len(jobs) if config.parallel else 1) as pool:
+        rows: List[Dict] = list(pool.map(
+            lambda job: benchmark_scene(job[0], generated[job[0]], job[1], config, output), jobs
+        ))
     print_results(rows, config)
     (output / "results.json").write_text(json.dumps({"config": asdict(config), "scenes": rows}, indent=2, default=str))
-    console.print(f"Wrote {output / 'results.json'}")
+    scene_rows = per_scene(rows, METRICS, ())
+    results = {
+        **run_record(), "config": asdict(config), "scenes": scenes, "rows": rows, "per_scene": scene_rows,
+        "summary": summary(scene_rows, METRICS, ()),
+    }
+    header, cells = summary_table(results["summary"], METRICS, ())
+    print_table(f"nero-material over {len(scenes)} scene(s): median and worst", header, cells)
+    write_results("material", results, markdown(results), config.results_dir, config.quick, config.output_dir)
 
 
 if __name__ == "__main__":

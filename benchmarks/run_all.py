@@ -1,14 +1,18 @@
 """The whole nero-ns suite on generated scenes, written up as a markdown report with tables and plots.
 
     python benchmarks/run_all.py                                 # 3 scenes, 600 s per stage
+    python benchmarks/run_all.py --scenes full --repeats 2       # the full scene set, two training seeds
     python benchmarks/run_all.py --quick                         # smoke run: 1 scene, 20 s per stage, 48 px
 
-Scenes (floor and distractors, trained without masks): a metallic knot, a mirror-like blob with concave dimples
-(metallic 1, roughness 0.05) and a rough dielectric sphere. For each: Stage I (`ns-train nero-shape`) and Stage II
+Scenes (`--scenes`, docs/scenes.md; floor and distractors, trained without masks): by default a metallic knot, a
+mirror-like blob with concave dimples (metallic 1, roughness 0.05) and a rough dielectric sphere. For each, and
+each repeat (`--repeats`: training seeds 42, 43, ...): Stage I (`ns-train nero-shape`) and Stage II
 (`ns-train nero-material`) under the same wall-clock budget, `ns-export nero-mesh` / `ns-export nero-materials`,
 both stages rendered from the held-out gt/test cameras, and `nero-eval scene` (geometry, materials, relighting
 under gt/env_relight.exr, held-out images). The plain-radiance Stage I ablation (`--pipeline.model.shading
-plain`) runs on --ablation-scenes. Writes OUTPUT_DIR/report.md, results.json, loss_curves.png, metrics.png.
+plain`) runs on --ablation-scenes. Writes OUTPUT_DIR/report.md (with the median and worst of every metric over
+the scenes), results.json, loss_curves.png, metrics.png, and the results as data in RESULTS_DIR/<date>-<commit>.json
+and .md.
 """
 
 from __future__ import annotations
@@ -26,37 +30,44 @@ import tyro
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from rich.table import Table  # noqa: E402
 
 from common import (  # noqa: E402
+    Metric,
     SceneSize,
-    SceneSpec,
     TrainResult,
     console,
     generate_scene,
+    markdown_table,
+    per_scene,
+    print_table,
     read_scalars,
     render_views_command,
     run_command,
+    run_name,
+    run_record,
+    scene_names,
+    summary,
+    summary_table,
     train_stage,
+    training_seed,
+    write_results,
 )
+from nero_ns.synthetic.scene_set import scene_config  # noqa: E402
 
-SUITE: Tuple[SceneSpec, ...] = (
-    SceneSpec("metal-knot", "knot", metallic=1.0, roughness=0.1, base_color=(0.95, 0.7, 0.4)),
-    SceneSpec("mirror-blob", "blob", metallic=1.0, roughness=0.05, base_color=(0.9, 0.9, 0.9)),
-    SceneSpec("rough-dielectric", "sphere", metallic=0.0, roughness=0.5, base_color=(0.2, 0.45, 0.8)),
-)
+SUITE = "metal-knot,mirror-blob,rough-dielectric"
 STAGE_ONE, STAGE_ONE_PLAIN, STAGE_TWO = "I nero", "I plain", "II"
-METRICS: Tuple[Tuple[str, str, str], ...] = (
-    # (results key, column title, path in nero-eval scene's metrics.json)
-    ("chamfer", "Chamfer (R)", "geometry/chamfer"),
-    ("normal_error_deg", "normal err (deg)", "geometry/normal_error_deg"),
-    ("fscore", "F@0.01", "geometry/fscore"),
-    ("test_psnr", "test PSNR", "images/mean/psnr"),
-    ("albedo_psnr", "albedo PSNR", "materials/albedo_psnr"),
-    ("roughness_mae", "roughness MAE", "materials/roughness_mae"),
-    ("metallic_mae", "metallic MAE", "materials/metallic_mae"),
-    ("relight_psnr", "relight PSNR", "relight/mean/psnr"),
+METRICS: Tuple[Tuple[Metric, str], ...] = (
+    # (metric, its path in nero-eval scene's metrics.json)
+    (Metric("chamfer", "Chamfer (R)", ".3f"), "geometry/chamfer"),
+    (Metric("normal_error_deg", "normal err (deg)", ".3f"), "geometry/normal_error_deg"),
+    (Metric("fscore", "F@0.01", ".3f", higher_is_better=True), "geometry/fscore"),
+    (Metric("test_psnr", "test PSNR", ".3f", higher_is_better=True), "images/mean/psnr"),
+    (Metric("albedo_psnr", "albedo PSNR", ".3f", higher_is_better=True), "materials/albedo_psnr"),
+    (Metric("roughness_mae", "roughness MAE", ".3f"), "materials/roughness_mae"),
+    (Metric("metallic_mae", "metallic MAE", ".3f"), "materials/metallic_mae"),
+    (Metric("relight_psnr", "relight PSNR", ".3f", higher_is_better=True), "relight/mean/psnr"),
 )
+SCORES = tuple(metric for metric, _ in METRICS)
 LOSS_TAG = "Train Loss Dict/rgb_loss"
 
 
@@ -64,10 +75,15 @@ LOSS_TAG = "Train Loss Dict/rgb_loss"
 class SuiteBenchmark:
     output_dir: Path = Path("benchmark-output/suite")
     """Where scenes, runs, exports, evaluations and the report go (scenes are reused when already there)."""
+    results_dir: Optional[Path] = None
+    """Where <date>-<commit>.json and .md go; None: benchmarks/results/suite, or OUTPUT_DIR with --quick."""
     budget_seconds: float = 600.0
     """Wall-clock training budget of every stage of every scene."""
-    scenes: Tuple[str, ...] = tuple(spec.name for spec in SUITE)
-    """Scenes to run, among metal-knot, mirror-blob, rough-dielectric."""
+    scenes: Optional[str] = None
+    """Scenes of the scene set (docs/scenes.md): quick, full, or names separated by commas; None: metal-knot,
+    mirror-blob, rough-dielectric (metal-knot alone with --quick)."""
+    repeats: int = 1
+    """Trainings of every stage on every scene, with training seeds 42, 43, ... (nerfstudio's --machine.seed)."""
     ablation_scenes: Tuple[str, ...] = ("metal-knot",)
     """Scenes that also get the plain-radiance Stage I ablation."""
     resolution: int = 128
@@ -89,22 +105,20 @@ class SuiteBenchmark:
     steps_per_log: int = 10
     """Training steps between loss values in the tensorboard logs (the loss curves)."""
     quick: bool = False
-    """Smoke-run preset (overrides the sizes above): metal-knot only, 20 s per stage, 48 px, 10 views, 2 test
-    views, 8 spp, 256 rays, mesh 64, textures 64, relight 8 spp, a loss value every 2 steps."""
+    """Smoke-run preset (overrides the sizes above): metal-knot only (unless --scenes), 20 s per stage, 48 px, 10
+    views, 2 test views, 8 spp, 256 rays, mesh 64, textures 64, relight 8 spp, a loss value every 2 steps."""
 
     def apply_quick_preset(self) -> None:
         if self.quick:
-            self.scenes, self.ablation_scenes, self.budget_seconds = ("metal-knot",), ("metal-knot",), 20.0
+            self.scenes, self.budget_seconds = self.scenes or "metal-knot", 20.0
             self.resolution, self.num_views, self.num_test_views, self.spp = 48, 10, 2, 8
             self.rays_per_batch, self.mesh_resolution, self.texture_size = 256, 64, 64
             self.relight_spp, self.steps_per_log = 8, 2
 
-    def selected_scenes(self) -> List[SceneSpec]:
-        known = {spec.name: spec for spec in SUITE}
-        unknown = [name for name in (*self.scenes, *self.ablation_scenes) if name not in known]
-        if unknown:
-            raise SystemExit(f"unknown scene {', '.join(unknown)}; choose among {', '.join(known)}")
-        return [known[name] for name in self.scenes]
+    def selected_scenes(self) -> List[str]:
+        scenes = scene_names(self.scenes, SUITE)
+        scene_names(",".join(self.ablation_scenes), SUITE)  # unknown names stop the run before it starts
+        return scenes
 
 
 def metric_at(record: Dict, path: str) -> Optional[float]:
@@ -120,17 +134,19 @@ def metric_at(record: Dict, path: str) -> Optional[float]:
 class SceneRunner:
     """Runs and evaluates every variant of one scene, one process per step."""
 
-    def __init__(self, spec: SceneSpec, config: SuiteBenchmark, output: Path) -> None:
-        self.spec, self.config = spec, config
-        self.folder = output / spec.name
-        self.logs, self.runs = self.folder / "logs", self.folder / "runs"
+    def __init__(self, name: str, repeat: int, config: SuiteBenchmark, output: Path) -> None:
+        self.name, self.repeat, self.config = name, repeat, config
         size = SceneSize(config.resolution, config.num_views, config.num_test_views, config.spp)
-        self.scene = generate_scene(spec, size, self.folder / "scene", self.logs / "synth.log")
+        self.scene = generate_scene(name, size, output / name / "scene", output / name / "logs" / "synth.log")
+        # Repeat 0 writes where the runs before --repeats did; the others into a seed<K> folder of the scene.
+        self.folder = output / name if repeat == 0 else output / name / f"seed{training_seed(repeat)}"
+        self.logs, self.runs = self.folder / "logs", self.folder / "runs"
 
     def train(self, method: str, name: str, extra: Tuple[str, ...] = ()) -> TrainResult:
         return train_stage(
-            method, self.scene, self.runs, name, self.config.budget_seconds, self.config.rays_per_batch,
-            self.logs / f"train-{name}.log", steps_per_log=self.config.steps_per_log, extra=extra,
+            method, self.scene, self.runs, run_name(name, self.repeat), self.config.budget_seconds,
+            self.config.rays_per_batch, self.logs / f"train-{name}.log", steps_per_log=self.config.steps_per_log,
+            extra=extra, repeat=self.repeat,
         )
 
     def evaluate(self, variant: str, name: str, run: TrainResult, export: List[str], outputs: List[str]) -> Dict:
@@ -148,11 +164,12 @@ class SceneRunner:
         ], self.logs / f"eval-{name}.log")
         record = json.loads((evaluation / "metrics.json").read_text())
         return {
-            "scene": self.spec.name, "variant": variant, "run_dir": str(run.config.parent),
+            "scene": self.name, "variant": variant, "repeat": self.repeat, "seed": training_seed(self.repeat),
+            "run_dir": str(run.config.parent),
             "evaluation_dir": str(evaluation), "steps": run.steps, "train_seconds": run.seconds,
             "peak_memory_mib": run.peak_mib, "export_seconds": export_step.seconds,
             "render_seconds": render_step.seconds, "eval_seconds": eval_step.seconds,
-            **{key: metric_at(record, path) for key, _, path in METRICS},
+            **{metric.key: metric_at(record, path) for metric, path in METRICS},
         }
 
     def stage_one(self, shading: str) -> Tuple[TrainResult, Dict]:
@@ -180,7 +197,7 @@ class SceneRunner:
     def all_variants(self) -> List[Dict]:
         shape, shape_row = self.stage_one("nero")
         rows = [shape_row]
-        if self.spec.name in self.config.ablation_scenes:
+        if self.name in self.config.ablation_scenes:
             rows.append(self.stage_one("plain")[1])
         rows.append(self.stage_two(shape))
         return rows
@@ -190,13 +207,12 @@ def formatted(value: Optional[float], digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def markdown_table(header: List[str], rows: List[List[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
 def metric_rows(rows: List[Dict]) -> List[List[str]]:
-    return [[row["scene"], row["variant"], *(formatted(row[key]) for key, _, _ in METRICS)] for row in rows]
+    return [
+        [row["scene"] + (f" ({row['seed']})" if row["repeat"] else ""), row["variant"],
+         *(formatted(row[metric.key]) for metric in SCORES)]
+        for row in rows
+    ]
 
 
 def timing_rows(rows: List[Dict]) -> List[List[str]]:
@@ -214,14 +230,15 @@ TIMING_HEADER = ["scene", "stage", "steps", "train (s)", "steps/s", "export (s)"
 
 
 def plot_loss_curves(rows: List[Dict], path: Path) -> None:
-    """Photometric training loss against step, one panel per scene, one line per stage/variant."""
+    """Photometric training loss against step, one panel per scene, one line per stage/variant and seed."""
     scenes = sorted({row["scene"] for row in rows}, key=[row["scene"] for row in rows].index)
     figure, axes = plt.subplots(1, len(scenes), figsize=(5 * len(scenes), 3.6), squeeze=False)
     for axis, scene in zip(axes[0], scenes):
         for row in rows:
             if row["scene"] == scene:
                 steps, values = read_scalars(Path(row["run_dir"]), LOSS_TAG)
-                axis.plot(steps, values, label=f"Stage {row['variant']}")
+                seed = f", seed {row['seed']}" if row["repeat"] else ""
+                axis.plot(steps, values, label=f"Stage {row['variant']}{seed}")
         axis.set(title=scene, xlabel="step", ylabel="rgb loss (linear, Charbonnier)", yscale="log")
         axis.legend()
     figure.tight_layout()
@@ -229,19 +246,21 @@ def plot_loss_curves(rows: List[Dict], path: Path) -> None:
     plt.close(figure)
 
 
-def plot_metric_bars(rows: List[Dict], path: Path) -> None:
-    """One bar chart per metric: scenes on the x axis, a bar per stage/variant that has the metric."""
-    scenes = sorted({row["scene"] for row in rows}, key=[row["scene"] for row in rows].index)
-    present = {row["variant"] for row in rows}
+def plot_metric_bars(scene_rows: List[Dict], path: Path) -> None:
+    """One bar chart per metric: scenes on the x axis, a bar per stage/variant that has the metric (the median
+    over repeats)."""
+    scenes = sorted({row["scene"] for row in scene_rows}, key=[row["scene"] for row in scene_rows].index)
+    present = {row["variant"] for row in scene_rows}
     variants = [variant for variant in (STAGE_ONE, STAGE_ONE_PLAIN, STAGE_TWO) if variant in present]
-    figure, axes = plt.subplots(2, (len(METRICS) + 1) // 2, figsize=(4 * ((len(METRICS) + 1) // 2), 6.4))
-    for axis, (key, title, _) in zip(axes.flat, METRICS):
-        scored = [variant for variant in variants if any(r[key] is not None for r in rows if r["variant"] == variant)]
+    figure, axes = plt.subplots(2, (len(SCORES) + 1) // 2, figsize=(4 * ((len(SCORES) + 1) // 2), 6.4))
+    for axis, metric in zip(axes.flat, SCORES):
+        key = metric.key
+        scored = [v for v in variants if any(r[key] is not None for r in scene_rows if r["variant"] == v)]
         width = 0.8 / len(scored)
         for offset, variant in enumerate(scored):
             values = [
-                next((r[key] for r in rows if r["scene"] == scene and r["variant"] == variant and r[key] is not None),
-                     np.nan)
+                next((r[key] for r in scene_rows if r["scene"] == scene and r["variant"] == variant
+                      and r[key] is not None), np.nan)
                 for scene in scenes
             ]
             axis.bar(
@@ -249,30 +268,17 @@ def plot_metric_bars(rows: List[Dict], path: Path) -> None:
                 color=f"C{variants.index(variant)}",
             )
         axis.set_xticks(np.arange(len(scenes)) + 0.4 - width / 2, scenes, rotation=15, fontsize=8)
-        axis.set_title(title)
+        axis.set_title(metric.title)
         axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
-def write_report(rows: List[Dict], config: SuiteBenchmark, output: Path) -> Path:
-    plot_loss_curves(rows, output / "loss_curves.png")
-    plot_metric_bars(rows, output / "metrics.png")
-    scene_lines = [
-        f"- **{spec.name}**: {spec.shape}, metallic {spec.metallic}, roughness {spec.roughness}, base color "
-        f"{spec.base_color}" for spec in config.selected_scenes()
-    ]
-    report = "\n".join([
-        "# nero-ns suite report",
-        "",
-        f"{config.budget_seconds:.0f} s wall-clock training budget per stage on {os.cpu_count()} CPU cores; "
-        f"{config.resolution} px, {config.num_views} training views (floor, distractors, no masks), "
-        f"{config.num_test_views} held-out views; {config.rays_per_batch or 'default'} rays per step; meshes at "
-        f"{config.mesh_resolution}^3.",
-        "",
-        *scene_lines,
-        "",
+def report_tables(rows: List[Dict], summary_rows: List[Dict]) -> List[str]:
+    """Markdown lines: the metrics of every run, their median and worst over the scenes, the time of each step."""
+    header, cells = summary_table(summary_rows, SCORES, ("variant",))
+    return [
         "## Metrics",
         "",
         "Geometry: Chamfer distance and F-score at 0.01 in GT radii (R), normal error in degrees "
@@ -280,9 +286,13 @@ def write_report(rows: List[Dict], config: SuiteBenchmark, output: Path) -> Path
         "PSNR after per-channel scale alignment, roughness / metallic MAE over the exported vertices. Relight PSNR: "
         "the Stage II assets rendered by `nero-relight` under gt/env_relight.exr, scale-aligned, against gt/relight.",
         "",
-        markdown_table(["scene", "stage", *(title for _, title, _ in METRICS)], metric_rows(rows)),
+        markdown_table(["scene", "stage", *(metric.title for metric in SCORES)], metric_rows(rows)),
         "",
-        "![metrics](metrics.png)",
+        "## Over the scenes: median and worst",
+        "",
+        "Each scene counts with its median over the training seeds.",
+        "",
+        markdown_table(header, cells),
         "",
         "## Time per stage",
         "",
@@ -290,6 +300,38 @@ def write_report(rows: List[Dict], config: SuiteBenchmark, output: Path) -> Path
         "`ns-export`; render: held-out views; eval: `nero-eval scene` (includes relighting for Stage II).",
         "",
         markdown_table(TIMING_HEADER, timing_rows(rows)),
+        "",
+    ]
+
+
+def scene_lines(names: List[str]) -> List[str]:
+    lines = []
+    for name in names:
+        scene = scene_config(name)
+        lines.append(
+            f"- **{name}**: {scene.shape}, metallic {scene.metallic}, roughness {scene.roughness}, base color "
+            f"{scene.base_color}, {scene.material_pattern} material, {scene.environment} light, {scene.floor} floor"
+        )
+    return lines
+
+
+def write_report(
+    rows: List[Dict], scene_rows: List[Dict], summary_rows: List[Dict], config: SuiteBenchmark, output: Path
+) -> Path:
+    plot_loss_curves(rows, output / "loss_curves.png")
+    plot_metric_bars(scene_rows, output / "metrics.png")
+    report = "\n".join([
+        "# nero-ns suite report",
+        "",
+        f"{config.budget_seconds:.0f} s wall-clock training budget per stage on {os.cpu_count()} CPU cores; "
+        f"{config.resolution} px, {config.num_views} training views (floor, distractors, no masks), "
+        f"{config.num_test_views} held-out views; {config.rays_per_batch or 'default'} rays per step; meshes at "
+        f"{config.mesh_resolution}^3; {config.repeats} training seed(s) per scene.",
+        "",
+        *scene_lines(config.selected_scenes()),
+        "",
+        *report_tables(rows, summary_rows),
+        "![metrics](metrics.png)",
         "",
         "## Training loss",
         "",
@@ -303,27 +345,32 @@ def write_report(rows: List[Dict], config: SuiteBenchmark, output: Path) -> Path
     return path
 
 
-def print_tables(rows: List[Dict]) -> None:
-    for title, header, body in (
-        ("metrics", ["scene", "stage", *(title for _, title, _ in METRICS)], metric_rows(rows)),
-        ("time per stage", TIMING_HEADER, timing_rows(rows)),
-    ):
-        table = Table(title=title)
-        for column in header:
-            table.add_column(column, justify="right")
-        for row in body:
-            table.add_row(*row)
-        console.print(table)
-
-
 def main(config: SuiteBenchmark) -> None:
     config.apply_quick_preset()
     output = config.output_dir.resolve()
     output.mkdir(parents=True, exist_ok=True)
-    rows = [row for spec in config.selected_scenes() for row in SceneRunner(spec, config, output).all_variants()]
+    scenes = config.selected_scenes()
+    rows = [
+        row for name in scenes for repeat in range(config.repeats)
+        for row in SceneRunner(name, repeat, config, output).all_variants()
+    ]
     (output / "results.json").write_text(json.dumps({"config": asdict(config), "rows": rows}, indent=2, default=str))
-    print_tables(rows)
-    console.print(f"Wrote {write_report(rows, config, output)} and {output / 'results.json'}")
+    scene_rows = per_scene(rows, SCORES, ("variant",))
+    summary_rows = summary(scene_rows, SCORES, ("variant",))
+    print_table("metrics", ["scene", "stage", *(metric.title for metric in SCORES)], metric_rows(rows))
+    print_table("median and worst over the scenes", *summary_table(summary_rows, SCORES, ("variant",)))
+    print_table("time per stage", TIMING_HEADER, timing_rows(rows))
+    console.print(f"Wrote {write_report(rows, scene_rows, summary_rows, config, output)} and {output / 'results.json'}")
+    results = {
+        **run_record(), "config": asdict(config), "scenes": scenes, "rows": rows, "per_scene": scene_rows,
+        "summary": summary_rows,
+    }
+    markdown = "\n".join([
+        f"# nero-ns suite, {results['date']}, commit {results['commit']}"
+        + (" (uncommitted changes)" if results["dirty"] else ""),
+        "", f"`{results['command']}`", "", *scene_lines(scenes), "", *report_tables(rows, summary_rows),
+    ])
+    write_results("suite", results, markdown, config.results_dir, config.quick, config.output_dir)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,15 @@ def test_quick_curve_end_to_end(tmp_path: Path) -> None:
         assert math.isfinite(row["normal_error_deg"]), row
         assert 0.0 <= row["fscore"] <= 1.0, row
 
+    assert {(row["scene"], row["variant"], row["seconds"]) for row in results["per_scene"]} == {
+        (row["scene"], row["variant"], row["seconds"]) for row in rows
+    }
+    assert len(results["summary"]) == len(results["variants"]) * len(marks)
+    for line in results["summary"]:
+        assert line["scenes"] == len(results["scenes"]) and line["chamfer_worst"] >= line["chamfer_median"] > 0.0
+
     report = results_file.with_suffix(".md").read_text()
     assert all(f"## {scene}" in report for scene in results["scenes"])
+    assert "## Over the scenes: median and worst" in report
     for row in rows:
         assert f"| {row['steps']} | {row['chamfer']:.4f} |" in report, row

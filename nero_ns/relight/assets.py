@@ -1,5 +1,6 @@
 """What gets relit: a triangle mesh with PBR materials, either per vertex (a Stage II export folder: mesh.ply,
-albedo.npy [V, 3], roughness.npy [V] or [V, 1], metallic.npy likewise) or constant (the generator's GT)."""
+albedo.npy [V, 3], roughness.npy [V] or [V, 1], metallic.npy likewise; also the generator's GT of a two-material
+object) or constant (the generator's GT of a one-material object)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ from nero_ns.evaluation.geometry import load_mesh
 
 MATERIAL_ARRAYS = ("albedo", "roughness", "metallic")
 """Per-vertex arrays an export folder holds next to mesh.ply, as <name>.npy."""
-ALBEDO_ATTRIBUTE, ROUGHNESS_ATTRIBUTE, METALLIC_ATTRIBUTE = "vertex_albedo_color", "vertex_roughness", "vertex_metallic"
-"""Mitsuba mesh attribute names of the PLY properties albedo_r/g/b, roughness_x, metallic_x (its loader's naming)."""
 
 Color = Union[Tuple[float, float, float], Float[np.ndarray, "num_vertices 3"]]
 Scalar = Union[float, Float[np.ndarray, "num_vertices"]]
@@ -78,11 +77,14 @@ def load_exported_assets(folder: Path) -> MaterialAssets:
 
 
 def load_gt_assets(gt_dir: Path) -> MaterialAssets:
-    """The generator's ground truth: gt/mesh.ply with the constant materials of gt/materials.json."""
+    """The generator's ground truth: gt/mesh.ply with the constant materials of gt/materials.json, or with the
+    per-vertex arrays beside it (albedo.npy, roughness.npy, metallic.npy) where the object has several materials."""
     gt_dir = Path(gt_dir)
     materials_path = gt_dir / "materials.json"
     if not materials_path.is_file():
         raise NeroInputError(f"{materials_path}: not found; pass the gt/ folder of a scene written by nero-synth")
+    if (gt_dir / "albedo.npy").is_file():
+        return load_exported_assets(gt_dir)
     materials = json.loads(materials_path.read_text())
     mesh = load_mesh(gt_dir / "mesh.ply", keep_vertices=True)
     return MaterialAssets(

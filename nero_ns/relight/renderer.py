@@ -22,11 +22,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from nero_ns.colors import linear_to_srgb
 
 from nero_ns.errors import NeroInputError
-from nero_ns.relight.assets import ALBEDO_ATTRIBUTE, METALLIC_ATTRIBUTE, ROUGHNESS_ATTRIBUTE, MaterialAssets
+from nero_ns.relight.assets import MaterialAssets
 from nero_ns.relight.cameras import RelightCamera
 from nero_ns.relight.environment import environment_to_world
 from nero_ns.synthetic.cameras import OPENGL_TO_MITSUBA_CAMERA
-from nero_ns.synthetic.render import PATH_MAX_DEPTH, select_variant, variant_works
+from nero_ns.synthetic.render import (
+    ALBEDO_ATTRIBUTE,
+    PATH_MAX_DEPTH,
+    bsdf_parameter,
+    principled_bsdf,
+    select_variant,
+    variant_works,
+)
 
 SceneDict = Dict[str, Any]
 PROGRESS_COLUMNS = (
@@ -56,14 +63,6 @@ class Lighting:
     strength: float = 1.0
 
 
-def _texture(assets: MaterialAssets, attribute: str, constant: Any) -> Any:
-    if not assets.per_vertex:
-        if attribute == ALBEDO_ATTRIBUTE:
-            return {"type": "rgb", "value": [float(c) for c in constant]}
-        return float(constant)
-    return {"type": "mesh_attribute", "name": attribute}
-
-
 def scene_description(
     assets: MaterialAssets, mesh_path: Path, lighting: Lighting, transparent: bool, vertex_colors: bool = False
 ) -> SceneDict:
@@ -71,14 +70,9 @@ def scene_description(
     (constants or `mesh_attribute` textures), lit by the environment, which is hidden when `transparent` (then
     the film's alpha is the object's coverage). `vertex_colors` shows the per-vertex albedo as a diffuse color."""
     if vertex_colors:
-        bsdf = {"type": "diffuse", "reflectance": _texture(assets, ALBEDO_ATTRIBUTE, assets.albedo)}
+        bsdf = {"type": "diffuse", "reflectance": bsdf_parameter(assets.per_vertex, ALBEDO_ATTRIBUTE, assets.albedo)}
     else:
-        bsdf = {
-            "type": "principled",
-            "base_color": _texture(assets, ALBEDO_ATTRIBUTE, assets.albedo),
-            "metallic": _texture(assets, METALLIC_ATTRIBUTE, assets.metallic),
-            "roughness": _texture(assets, ROUGHNESS_ATTRIBUTE, assets.roughness),
-        }
+        bsdf = principled_bsdf(assets.per_vertex, assets.albedo, assets.metallic, assets.roughness)
     return {
         "type": "scene",
         "integrator": {"type": "path", "max_depth": PATH_MAX_DEPTH, "hide_emitters": bool(transparent)},

@@ -1,12 +1,15 @@
 """Synthetic glossy scenes with ground truth (`nero-synth`), rendered with Mitsuba 3 on the CPU.
 
-A procedural shiny object (sphere, torus knot, or a blob with concave dimples) with a principled BSDF sits at
-`object_center` with bounding radius `object_radius` in a z-up world, optionally on a checkered floor and among
-a few diffuse distractors, lit by a procedural HDR lat-long environment. Output folder:
+A procedural shiny object (`shapes.py`: sphere, torus knots, tori, a genus-2 shape, a dimpled blob, a mug) with a
+principled BSDF (one material, or two in stripes) sits at `object_center` with bounding radius `object_radius` in a
+z-up world, optionally on a floor (`--floor`) and among a few diffuse distractors, lit by a procedural HDR lat-long
+environment (`envmap.py`: day, overcast, indoor, dusk). `scene_set.py` names whole scenes (`--scene NAME`).
+Output folder:
 
     transforms.json, images/, masks/ (optional), sparse_pc.ply (optional)   the nerfstudio dataset (train views)
     gt/mesh.ply                    the object mesh in the world (input) frame
     gt/materials.json              base_color, metallic, roughness, shape, center, radius, conventions
+    gt/albedo.npy, roughness.npy, metallic.npy   per-vertex materials of gt/mesh.ply (two-material objects only)
     gt/test/                       held-out views (transforms.json, images/, masks/), same scene
     gt/relight/                    the test views of the object alone under the second environment
     gt/env_train.exr, gt/env_relight.exr   the environments (linear lat-long)

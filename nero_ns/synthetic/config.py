@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Tuple
+from typing import Literal, Optional, Tuple
 
 from nero_ns.errors import NeroInputError
+from nero_ns.synthetic.envmap import EnvironmentStyle
 from nero_ns.synthetic.shapes import ShapeName
+
+FloorStyle = Literal["noise-checker", "checker", "plain", "none"]
+MaterialPattern = Literal["uniform", "stripes"]
 
 
 @dataclass
@@ -16,14 +20,31 @@ class SyntheticSceneConfig:
 
     output_dir: Path = Path("data/nero-synth")
     """Dataset folder to write (transforms.json, images/, masks/, sparse_pc.ply, gt/)."""
+    scene: Optional[str] = None
+    """A named scene of the scene set (docs/scenes.md): its shape, materials, environment and floor become the
+    defaults of every other option, so that options given explicitly still override them."""
     shape: ShapeName = "knot"
-    """Object: sphere, knot (tube along a (2,3) torus knot) or blob (lumpy, with two concave dimples)."""
+    """Object: sphere; knot, thick-knot, thin-knot (tubes along a (2,3) torus knot); torus, thin-torus; genus2 (two
+    fused tori); blob (lumpy, with two concave dimples); mug (flat base, cavity, thin handle)."""
     base_color: Tuple[float, float, float] = (0.95, 0.7, 0.4)
     """Principled BSDF base color (linear RGB in [0, 1])."""
     metallic: float = 1.0
     """Principled BSDF metallic in [0, 1]."""
     roughness: float = 0.15
     """Principled BSDF roughness in [0, 1]."""
+    material_pattern: MaterialPattern = "uniform"
+    """uniform: the material above everywhere; stripes: horizontal bands of the object alternate it with the
+    second material below (ground truth per vertex in gt/albedo.npy, roughness.npy, metallic.npy)."""
+    second_base_color: Tuple[float, float, float] = (0.2, 0.45, 0.8)
+    """Base color of the second material (with --material-pattern stripes)."""
+    second_metallic: float = 0.0
+    """Metallic of the second material."""
+    second_roughness: float = 0.4
+    """Roughness of the second material."""
+    environment: EnvironmentStyle = "day"
+    """Light of the training and test views: day (sky, a small bright sun, panels), overcast (no sun, low
+    contrast), indoor (a dim room with bright rectangular panels), dusk (a low orange sun). The relighting views
+    always use a dusk environment of another seed."""
     object_center: Tuple[float, float, float] = (0.4, -0.3, 0.2)
     """Object center in the world (input) frame, z up."""
     object_radius: float = 1.6
@@ -46,8 +67,10 @@ class SyntheticSceneConfig:
     """Height of the lat-long environment maps (width is twice that)."""
     distractors: bool = True
     """Add a few diffuse objects outside the object's bounding sphere."""
-    floor: bool = True
-    """Add a diffuse checkered floor below the object, extending well outside its bounding sphere."""
+    floor: FloorStyle = "noise-checker"
+    """Diffuse floor below the object, extending well outside its bounding sphere: noise-checker (checkers
+    modulated by colored noise and speckles, no two patches alike), checker (a regular two-tone checkerboard),
+    plain (one albedo) or none."""
     masks: bool = True
     """Write training masks (255 where the object is visible); gt/test and gt/relight always have masks."""
     points: bool = True
@@ -72,6 +95,9 @@ class SyntheticSceneConfig:
             (0.0 <= self.metallic <= 1.0, "--metallic must lie in [0, 1]"),
             (0.0 <= self.roughness <= 1.0, "--roughness must lie in [0, 1]"),
             (all(0.0 <= c <= 1.0 for c in self.base_color), "--base-color channels must lie in [0, 1]"),
+            (0.0 <= self.second_metallic <= 1.0, "--second-metallic must lie in [0, 1]"),
+            (0.0 <= self.second_roughness <= 1.0, "--second-roughness must lie in [0, 1]"),
+            (all(0.0 <= c <= 1.0 for c in self.second_base_color), "--second-base-color channels must lie in [0, 1]"),
             (0.0 < self.fov_x_deg < 150.0, "--fov-x-deg must lie in (0, 150)"),
             (0.0 < self.fill_fraction < 1.0, "--fill-fraction must lie in (0, 1)"),
             (
@@ -79,9 +105,9 @@ class SyntheticSceneConfig:
                 "--elevation-range-deg must be increasing and within [-80, 80]",
             ),
             (
-                not (self.floor or self.distractors) or self.elevation_range_deg[0] >= 15.0,
+                (self.floor == "none" and not self.distractors) or self.elevation_range_deg[0] >= 15.0,
                 "cameras below 15 degrees would look under the floor or through distractors; "
-                "raise --elevation-range-deg or pass --no-floor --no-distractors",
+                "raise --elevation-range-deg or pass --floor none --no-distractors",
             ),
             (self.envmap_height >= 16, "--envmap-height must be at least 16"),
             (self.num_points >= 1, "--num-points must be at least 1"),

@@ -20,7 +20,8 @@ from nerfstudio.utils.rich_utils import CONSOLE
 
 from nero_ns.colors import linear_to_srgb
 from nero_ns.synthetic.cameras import PinholeIntrinsics, camera_distance_for_fill, orbit_cameras
-from nero_ns.synthetic.config import SyntheticSceneConfig
+from nero_ns.relight.assets import MaterialAssets, write_attribute_ply
+from nero_ns.synthetic.config import FloorStyle, SyntheticSceneConfig
 from nero_ns.synthetic.envmap import ENVMAP_CONVENTION, procedural_environment, sample_latlong
 from nero_ns.synthetic.render import (
     MASK_SPP,
@@ -42,6 +43,11 @@ CAMERA_CONVENTION = (
 # Independent random streams, so that toggling one option (e.g. --no-floor) leaves everything else unchanged.
 STREAM_ENV_TRAIN, STREAM_ENV_RELIGHT, STREAM_TRAIN_CAMERAS, STREAM_TEST_CAMERAS = 0, 1, 2, 3
 STREAM_FLOOR, STREAM_DISTRACTORS, STREAM_POINTS = 4, 5, 6
+STRIPE_WIDTH = 0.4
+"""Height of each band of --material-pattern stripes, in object radii."""
+NEWER_OPTIONS = ("scene", "environment", "floor", "material_pattern")
+"""Options younger than gt/materials.json's format: recorded there only when they differ from their defaults, so
+that a scene of the older options keeps its exact files."""
 
 
 @dataclass
@@ -64,14 +70,21 @@ def _to_uint8(image: Float[np.ndarray, "h w c"]) -> UInt8[np.ndarray, "h w c"]:
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _floor_texture(rng: np.random.Generator, size: int = 512, cells: int = 16) -> Float[np.ndarray, "size size 3"]:
-    """A checkerboard modulated by multi-scale colored noise and speckles: it reads as a checkered floor, but no two
-    patches look alike, so feature matchers (COLMAP's SIFT) find distinctive, non-repeating points on it."""
+def _floor_texture(
+    rng: np.random.Generator, style: FloorStyle, size: int = 512, cells: int = 16
+) -> Float[np.ndarray, "size size 3"]:
+    """noise-checker: a checkerboard modulated by multi-scale colored noise and speckles; it reads as a checkered
+    floor, but no two patches look alike, so feature matchers (COLMAP's SIFT) find distinctive, non-repeating
+    points on it. checker: the plain checkerboard (repeating: ambiguous for matchers). plain: one albedo."""
     tint = rng.uniform(0.85, 1.15, 3)
+    if style == "plain":
+        return np.broadcast_to(rng.uniform(0.3, 0.5) * tint, (size, size, 3)).copy()
     dark, light = rng.uniform(0.08, 0.15) * tint, rng.uniform(0.45, 0.65) * tint
     coordinates = (np.arange(size) + 0.5) / size
     parity = (np.floor(coordinates[:, None] * cells) + np.floor(coordinates[None, :] * cells)) % 2
     texture = np.where(parity[..., None] == 0, dark, light)
+    if style == "checker":
+        return texture
     noise = np.zeros((size, size, 3))
     for octave, grid in enumerate((4, 8, 16, 32, 64)):
         coarse = rng.uniform(-1.0, 1.0, (grid, grid, 3))
@@ -88,7 +101,7 @@ def _floor(config: SyntheticSceneConfig, lowest_point: float) -> Floor:
         center_xy=(config.object_center[0], config.object_center[1]),
         height=lowest_point - 0.01 * config.object_radius,
         half_size=6.0 * config.object_radius,
-        texture=_floor_texture(_stream(config, STREAM_FLOOR)),
+        texture=_floor_texture(_stream(config, STREAM_FLOOR), config.floor),
     )
 
 
@@ -129,7 +142,7 @@ def _floor_albedo(floor: Floor, points_xy: Float[np.ndarray, "n 2"]) -> Float[np
 
 def sparse_points(
     config: SyntheticSceneConfig,
-    object_mesh: trimesh.Trimesh,
+    materials: MaterialAssets,
     floor: Optional[Floor],
     distractors: List[tuple[trimesh.Trimesh, tuple]],
     environment: Float[np.ndarray, "h w 3"],
@@ -138,9 +151,10 @@ def sparse_points(
     the distractors and far away in the background. Colors are sRGB albedo (background: environment radiance)."""
     rng = _stream(config, STREAM_POINTS)
     radius, center = config.object_radius, np.asarray(config.object_center)
-    surface, _ = trimesh.sample.sample_surface(object_mesh, config.num_points, seed=rng)
+    surface, faces = trimesh.sample.sample_surface(materials.mesh, config.num_points, seed=rng)
     surface = surface + rng.normal(0.0, 0.005 * radius, surface.shape)
-    surface_colors = np.asarray(config.base_color) * rng.uniform(0.6, 1.0, (len(surface), 1))
+    albedo = materials.vertex_albedo()[materials.mesh.faces[faces, 0]]
+    surface_colors = albedo * rng.uniform(0.6, 1.0, (len(surface), 1))
 
     weights = {"floor": 0.5 if floor else 0.0, "distractors": 0.25 if distractors else 0.0, "background": 0.25}
     total_weight = sum(weights.values())
@@ -214,6 +228,41 @@ def _render_jobs(jobs: List[RenderJob], intrinsics: PinholeIntrinsics, spp: int,
                 progress.advance(task)
 
 
+def object_materials(config: SyntheticSceneConfig, object_mesh: trimesh.Trimesh) -> MaterialAssets:
+    """The object's materials: the constants, or per vertex (stripes: bands of height STRIPE_WIDTH radii across
+    the world z axis alternate the first and the second material)."""
+    if config.material_pattern == "uniform":
+        return MaterialAssets(object_mesh, config.base_color, config.roughness, config.metallic)
+    height = (object_mesh.vertices[:, 2] - config.object_center[2]) / config.object_radius
+    second = (np.floor(height / STRIPE_WIDTH) % 2 == 1)[:, None]
+    albedo = np.where(second, config.second_base_color, config.base_color)
+    roughness = np.where(second[:, 0], config.second_roughness, config.roughness)
+    metallic = np.where(second[:, 0], config.second_metallic, config.metallic)
+    return MaterialAssets(object_mesh, albedo, roughness, metallic)
+
+
+def camera_poses(config: SyntheticSceneConfig) -> tuple[Float[np.ndarray, "n 4 4"], Float[np.ndarray, "m 4 4"]]:
+    """Training and held-out camera-to-world poses, orbiting the object."""
+    center, radius = np.asarray(config.object_center, dtype=np.float64), float(config.object_radius)
+    distance = camera_distance_for_fill(radius, config.fov_x_deg, config.fill_fraction)
+    train_poses, test_poses = (
+        orbit_cameras(_stream(config, stream), count, center, radius, distance, config.elevation_range_deg)
+        for stream, count in (
+            (STREAM_TRAIN_CAMERAS, config.num_train_views),
+            (STREAM_TEST_CAMERAS, config.num_test_views),
+        )
+    )
+    return train_poses, test_poses
+
+
+def environments(config: SyntheticSceneConfig) -> tuple[Float[np.ndarray, "h w 3"], Float[np.ndarray, "h w 3"]]:
+    """The training environment (config.environment) and the relighting one (dusk, its own stream)."""
+    return (
+        procedural_environment(_stream(config, STREAM_ENV_TRAIN), config.envmap_height, config.environment),
+        procedural_environment(_stream(config, STREAM_ENV_RELIGHT), config.envmap_height, "dusk"),
+    )
+
+
 def generate_scene(config: SyntheticSceneConfig) -> Path:
     """Render the configured scene into `config.output_dir` and return that folder."""
     config.validate()
@@ -229,32 +278,34 @@ def generate_scene(config: SyntheticSceneConfig) -> Path:
     object_mesh.apply_translation(center)
     object_mesh.export(gt_dir / "mesh.ply", vertex_normal=True)
 
-    env_train = procedural_environment(_stream(config, STREAM_ENV_TRAIN), config.envmap_height, "day")
-    env_relight = procedural_environment(_stream(config, STREAM_ENV_RELIGHT), config.envmap_height, "dusk")
+    materials = object_materials(config, object_mesh)
+    if materials.per_vertex:
+        for name in ("albedo", "roughness", "metallic"):
+            np.save(gt_dir / f"{name}.npy", np.asarray(getattr(materials, name), dtype=np.float32))
+
+    env_train, env_relight = environments(config)
     write_exr(gt_dir / "env_train.exr", env_train)
     write_exr(gt_dir / "env_relight.exr", env_relight)
 
     lowest_point = float(object_mesh.vertices[:, 2].min())
-    floor = _floor(config, lowest_point) if config.floor else None
+    floor = _floor(config, lowest_point) if config.floor != "none" else None
     distractors = _distractor_meshes(config, floor.height if floor else lowest_point) if config.distractors else []
 
     intrinsics = PinholeIntrinsics(config.resolution, config.resolution, config.fov_x_deg)
-    distance = camera_distance_for_fill(radius, config.fov_x_deg, config.fill_fraction)
-    train_poses, test_poses = (
-        orbit_cameras(_stream(config, stream), count, center, radius, distance, config.elevation_range_deg)
-        for stream, count in (
-            (STREAM_TRAIN_CAMERAS, config.num_train_views),
-            (STREAM_TEST_CAMERAS, config.num_test_views),
-        )
-    )
+    train_poses, test_poses = camera_poses(config)
 
     with tempfile.TemporaryDirectory(prefix="nero-synth-") as scratch:
         distractor_files = []
         for index, (mesh, color) in enumerate(distractors):
             mesh.export(Path(scratch) / f"distractor_{index}.ply")
             distractor_files.append(DiffuseMesh(Path(scratch) / f"distractor_{index}.ply", color))
+        rendered_mesh = gt_dir / "mesh.ply"
+        if materials.per_vertex:
+            rendered_mesh = Path(scratch) / "object.ply"
+            write_attribute_ply(rendered_mesh, materials)
         layout = SceneLayout(
-            gt_dir / "mesh.ply", config.base_color, config.metallic, config.roughness, floor, distractor_files
+            rendered_mesh, config.base_color, config.metallic, config.roughness, floor, distractor_files,
+            vertex_materials=materials.per_vertex,
         )
         train_scene = shaded_scene(layout, gt_dir / "env_train.exr", with_surroundings=True)
         relight_scene = shaded_scene(layout, gt_dir / "env_relight.exr", with_surroundings=False)
@@ -272,14 +323,14 @@ def generate_scene(config: SyntheticSceneConfig) -> Path:
 
     ply_file = None
     if config.points:
-        xyz, rgb = sparse_points(config, object_mesh, floor, distractors, env_train)
+        xyz, rgb = sparse_points(config, materials, floor, distractors, env_train)
         trimesh.PointCloud(xyz, colors=rgb).export(output_dir / "sparse_pc.ply")
         ply_file = "sparse_pc.ply"
     _write_transforms(output_dir / "transforms.json", intrinsics, train_poses, config.masks, ply_file)
     _write_transforms(gt_dir / "test" / "transforms.json", intrinsics, test_poses, with_masks=True)
     _write_transforms(gt_dir / "relight" / "transforms.json", intrinsics, test_poses, with_masks=True)
 
-    materials = {
+    description = {
         "shape": config.shape,
         "base_color": list(config.base_color),
         "metallic": config.metallic,
@@ -299,6 +350,21 @@ def generate_scene(config: SyntheticSceneConfig) -> Path:
         "seed": config.seed,
         "mitsuba_variant": variant,
     }
-    (gt_dir / "materials.json").write_text(json.dumps(materials, indent=2))
+    defaults = SyntheticSceneConfig()
+    description.update(
+        {name: getattr(config, name) for name in NEWER_OPTIONS if getattr(config, name) != getattr(defaults, name)}
+    )
+    if materials.per_vertex:
+        description["second_material"] = {
+            "base_color": list(config.second_base_color),
+            "metallic": config.second_metallic,
+            "roughness": config.second_roughness,
+        }
+        description["per_vertex_materials"] = (
+            f"albedo.npy [V, 3], roughness.npy [V], metallic.npy [V]: the value at each vertex of mesh.ply (bands of "
+            f"{STRIPE_WIDTH} radii in world z alternate the two materials); base_color, metallic, roughness above "
+            "are the first material"
+        )
+    (gt_dir / "materials.json").write_text(json.dumps(description, indent=2))
     CONSOLE.print(f"[bold green]Wrote {config.shape} scene ({variant}) to {output_dir}")
     return output_dir

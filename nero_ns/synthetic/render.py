@@ -7,7 +7,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import mitsuba as mi
 import numpy as np
@@ -21,6 +21,9 @@ MASK_SPP = 16
 """Samples per pixel of the coverage renders that masks are thresholded from."""
 PATH_MAX_DEPTH = 8
 """Bounces of the path tracer: enough for the object to reflect itself in its concavities."""
+ALBEDO_ATTRIBUTE, ROUGHNESS_ATTRIBUTE, METALLIC_ATTRIBUTE = "vertex_albedo_color", "vertex_roughness", "vertex_metallic"
+"""Mitsuba mesh attribute names of the PLY properties albedo_r/g/b, roughness_x, metallic_x (its loader's naming;
+`nero_ns.relight.assets.write_attribute_ply` writes such PLYs)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class SceneLayout:
     roughness: float
     floor: Optional[Floor] = None
     distractors: List[DiffuseMesh] = field(default_factory=list)
+    vertex_materials: bool = False
+    """The object PLY carries per-vertex albedo, roughness and metallic, which replace the constants above."""
 
 
 def _transform(matrix: np.ndarray) -> "mi.ScalarTransform4f":
@@ -66,6 +71,23 @@ def _scale_translate(scale: tuple[float, float, float], translation: tuple[float
 
 def _rgb(color) -> dict:
     return {"type": "rgb", "value": [float(c) for c in color]}
+
+
+def bsdf_parameter(per_vertex: bool, attribute: str, constant: Any) -> Any:
+    """A principled-BSDF parameter: the mesh attribute `attribute` when per vertex, else the constant."""
+    if per_vertex:
+        return {"type": "mesh_attribute", "name": attribute}
+    return _rgb(constant) if attribute == ALBEDO_ATTRIBUTE else float(constant)
+
+
+def principled_bsdf(per_vertex: bool, base_color: Any, metallic: Any, roughness: Any) -> dict:
+    """Mitsuba's principled BSDF with constant parameters or per-vertex ones (mesh attributes)."""
+    return {
+        "type": "principled",
+        "base_color": bsdf_parameter(per_vertex, ALBEDO_ATTRIBUTE, base_color),
+        "metallic": bsdf_parameter(per_vertex, METALLIC_ATTRIBUTE, metallic),
+        "roughness": bsdf_parameter(per_vertex, ROUGHNESS_ATTRIBUTE, roughness),
+    }
 
 
 def _black() -> dict:
@@ -96,12 +118,7 @@ def shaded_scene(layout: SceneLayout, envmap_path: Path, with_surroundings: bool
         "object": {
             "type": "ply",
             "filename": str(layout.object_mesh),
-            "bsdf": {
-                "type": "principled",
-                "base_color": _rgb(layout.base_color),
-                "metallic": float(layout.metallic),
-                "roughness": float(layout.roughness),
-            },
+            "bsdf": principled_bsdf(layout.vertex_materials, layout.base_color, layout.metallic, layout.roughness),
         },
     }
     if with_surroundings:

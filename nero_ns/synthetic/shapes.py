@@ -1,14 +1,20 @@
-"""Procedural test objects, built with numpy/trimesh (nothing downloaded), centered at the origin with a
-bounding radius of exactly 1 (the largest vertex distance from the origin)."""
+"""Procedural test objects, built with numpy/trimesh/scikit-image (nothing downloaded), centered at the origin
+with a bounding radius of exactly 1 (the largest vertex distance from the origin), z up.
+
+They span genus 0 to 3 and thin to thick parts: tube surfaces (knots, tori) are swept along curves, the rest is
+marching cubes of a signed distance function (genus-2 shape, mug) or a displaced sphere (blob)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Dict, Literal
 
 import numpy as np
 import trimesh
+from jaxtyping import Float
+from skimage.measure import marching_cubes
 
-ShapeName = Literal["sphere", "knot", "blob"]
+ShapeName = Literal["sphere", "knot", "thick-knot", "thin-knot", "torus", "thin-torus", "genus2", "blob", "mug"]
 
 
 def _unit_bounded(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
@@ -67,7 +73,78 @@ def blob_mesh() -> trimesh.Trimesh:
     return _unit_bounded(mesh)
 
 
-SHAPES: Dict[str, Callable[[], trimesh.Trimesh]] = {"sphere": sphere_mesh, "knot": torus_knot_mesh, "blob": blob_mesh}
+def torus_mesh(minor_radius: float, tilt_deg: float = 30.0) -> trimesh.Trimesh:
+    """A torus of major radius 1 (genus 1), tilted about x so that cameras see through its hole."""
+    mesh = trimesh.creation.torus(major_radius=1.0, minor_radius=minor_radius, major_sections=160, minor_sections=40)
+    mesh.apply_transform(trimesh.transformations.rotation_matrix(np.deg2rad(tilt_deg), [1.0, 0.0, 0.0]))
+    return _unit_bounded(mesh)
+
+
+def _torus_sdf(points: Float[np.ndarray, "*bs 3"], major: float, minor: float) -> Float[np.ndarray, "*bs"]:
+    """Signed distance to a torus around z through the origin."""
+    ring = np.linalg.norm(points[..., :2], axis=-1) - major
+    return np.sqrt(ring**2 + points[..., 2] ** 2) - minor
+
+
+def _smooth_union(a: np.ndarray, b: np.ndarray, blend: float) -> np.ndarray:
+    """Polynomial smooth minimum of two distances: a fillet of width `blend` where they meet."""
+    h = np.clip(0.5 + 0.5 * (b - a) / blend, 0.0, 1.0)
+    return b + (a - b) * h - blend * h * (1.0 - h)
+
+
+def _sdf_mesh(
+    sdf: Callable[[np.ndarray], np.ndarray], half_extent: float, resolution: int = 160
+) -> trimesh.Trimesh:
+    """Marching cubes of the zero level of `sdf` (negative inside) sampled on a cube grid of +-half_extent."""
+    axis = np.linspace(-half_extent, half_extent, resolution)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1)
+    vertices, faces, _, _ = marching_cubes(sdf(grid), level=0.0, spacing=(axis[1] - axis[0],) * 3)
+    mesh = trimesh.Trimesh(vertices - half_extent, faces)
+    return _unit_bounded(mesh)
+
+
+def genus2_mesh() -> trimesh.Trimesh:
+    """Two thick tori fused side by side (genus 2), tilted 20 degrees: two holes and a saddle where they join."""
+    rotation = trimesh.transformations.rotation_matrix(np.deg2rad(20.0), [1.0, 0.0, 0.0])[:3, :3]
+
+    def sdf(points: np.ndarray) -> np.ndarray:
+        local = points @ rotation  # rotate the field, i.e. the shape by `rotation`
+        left = _torus_sdf(local + np.array([0.9, 0.0, 0.0]), 0.75, 0.3)
+        right = _torus_sdf(local - np.array([0.9, 0.0, 0.0]), 0.75, 0.3)
+        return _smooth_union(left, right, 0.15)
+
+    return _sdf_mesh(sdf, 2.0)
+
+
+def mug_mesh() -> trimesh.Trimesh:
+    """A mug: an open cylindrical cup (thin walls, an inner cavity) on a flat base, with a thin handle (genus 1)."""
+
+    def sdf(points: np.ndarray) -> np.ndarray:
+        points = points + np.array([0.19, 0.0, 0.0])  # the bounding sphere of cup and handle at the origin
+        radial = np.linalg.norm(points[..., :2], axis=-1)
+        z = points[..., 2]
+        outer = np.maximum(radial - 0.6, np.abs(z) - 0.6)
+        cavity = np.maximum(radial - 0.5, -0.45 - z)
+        cup = np.maximum(outer, -cavity)
+        # The handle: the outer half of a thin torus in the xz plane, ending in the cup's wall.
+        handle_points = np.stack([points[..., 0] - 0.62, points[..., 2], points[..., 1]], axis=-1)
+        handle = np.maximum(_torus_sdf(handle_points, 0.3, 0.06), 0.55 - points[..., 0])
+        return _smooth_union(cup, handle, 0.04)
+
+    return _sdf_mesh(sdf, 0.9, resolution=128)
+
+
+SHAPES: Dict[str, Callable[[], trimesh.Trimesh]] = {
+    "sphere": sphere_mesh,
+    "knot": torus_knot_mesh,
+    "thick-knot": functools.partial(torus_knot_mesh, tube_radius=0.7),
+    "thin-knot": functools.partial(torus_knot_mesh, tube_radius=0.25),
+    "torus": functools.partial(torus_mesh, minor_radius=0.45),
+    "thin-torus": functools.partial(torus_mesh, minor_radius=0.1),
+    "genus2": genus2_mesh,
+    "blob": blob_mesh,
+    "mug": mug_mesh,
+}
 
 
 def make_shape(name: ShapeName) -> trimesh.Trimesh:
