@@ -48,6 +48,9 @@ class SyntheticSceneConfig:
     """Add a few diffuse objects outside the object's bounding sphere."""
     floor: bool = True
     """Add a diffuse checkered floor below the object, extending well outside its bounding sphere."""
+    floor_pattern: Literal["textured", "checker"] = "textured"
+    """textured: checker modulated by noise and speckles (distinct features for COLMAP); checker: a plain regular
+    checkerboard, whose repeating corners are the hard case for feature matching."""
     masks: bool = True
     """Write training masks (255 where the object is visible); gt/test and gt/relight always have masks."""
     points: bool = True

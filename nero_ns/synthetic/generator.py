@@ -64,14 +64,19 @@ def _to_uint8(image: Float[np.ndarray, "h w c"]) -> UInt8[np.ndarray, "h w c"]:
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _floor_texture(rng: np.random.Generator, size: int = 512, cells: int = 16) -> Float[np.ndarray, "size size 3"]:
-    """A checkerboard modulated by multi-scale colored noise and speckles: it reads as a checkered floor, but no two
-    patches look alike, so feature matchers (COLMAP's SIFT) find distinctive, non-repeating points on it."""
+def _floor_texture(
+    rng: np.random.Generator, pattern: str, size: int = 512, cells: int = 16
+) -> Float[np.ndarray, "size size 3"]:
+    """A checkerboard; `pattern` textured modulates it by multi-scale colored noise and speckles: it reads as a
+    checkered floor, but no two patches look alike, so feature matchers (COLMAP's SIFT) find distinctive,
+    non-repeating points on it."""
     tint = rng.uniform(0.85, 1.15, 3)
     dark, light = rng.uniform(0.08, 0.15) * tint, rng.uniform(0.45, 0.65) * tint
     coordinates = (np.arange(size) + 0.5) / size
     parity = (np.floor(coordinates[:, None] * cells) + np.floor(coordinates[None, :] * cells)) % 2
     texture = np.where(parity[..., None] == 0, dark, light)
+    if pattern == "checker":
+        return texture
     noise = np.zeros((size, size, 3))
     for octave, grid in enumerate((4, 8, 16, 32, 64)):
         coarse = rng.uniform(-1.0, 1.0, (grid, grid, 3))
@@ -88,7 +93,7 @@ def _floor(config: SyntheticSceneConfig, lowest_point: float) -> Floor:
         center_xy=(config.object_center[0], config.object_center[1]),
         height=lowest_point - 0.01 * config.object_radius,
         half_size=6.0 * config.object_radius,
-        texture=_floor_texture(_stream(config, STREAM_FLOOR)),
+        texture=_floor_texture(_stream(config, STREAM_FLOOR), config.floor_pattern),
     )
 
 
