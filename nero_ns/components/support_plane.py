@@ -20,13 +20,29 @@ from torch import Tensor, nn
 from nero_ns.components.brdf import orthonormal_frame
 
 
+def fit_plane(
+    points: Float[np.ndarray, "num_points 3"], distance_threshold: float, min_inlier_fraction: float
+) -> Optional[Tuple[Float[np.ndarray, "4"], Bool[np.ndarray, "num_points"]]]:
+    """The plane (n, d) with unit n, n.x + d = 0 on it, that RANSAC (Open3D's, seeded) finds through the most points
+    within `distance_threshold`, and those inliers; None when they are fewer than `min_inlier_fraction` of the
+    points."""
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, dtype=np.float64)))
+    o3d.utility.random.seed(0)
+    plane, inliers = cloud.segment_plane(distance_threshold, ransac_n=3, num_iterations=1000)
+    if len(inliers) < min_inlier_fraction * len(points):
+        return None
+    inlier_mask = np.zeros(len(points), dtype=bool)
+    inlier_mask[inliers] = True
+    return np.asarray(plane, dtype=np.float64) / np.linalg.norm(plane[:3]), inlier_mask
+
+
 def find_support_plane(
     points: Float[Tensor, "num_points 3"],
     distance_threshold: float = 0.02,
     min_inlier_fraction: float = 0.2,
     offset_range: Tuple[float, float] = (0.3, 1.5),
 ) -> Optional[Float[Tensor, "4"]]:
-    """RANSAC plane through the sparse points outside the unit sphere (normalized frame), as (n, d) with unit n
+    """`fit_plane` through the sparse points outside the unit sphere (normalized frame), as (n, d) with unit n
     pointing to the object's side: n.x + d = 0 on the plane, d > 0 at the origin.
 
     None when no plane holds `min_inlier_fraction` of those points within `distance_threshold`, or when the
@@ -35,13 +51,10 @@ def find_support_plane(
     outside = points[points.norm(dim=-1) > 1.0].detach().cpu().double().numpy()
     if len(outside) < 50:
         return None
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(outside))
-    o3d.utility.random.seed(0)
-    plane, inliers = cloud.segment_plane(distance_threshold, ransac_n=3, num_iterations=1000)
-    if len(inliers) < min_inlier_fraction * len(outside):
+    found = fit_plane(outside, distance_threshold, min_inlier_fraction)
+    if found is None:
         return None
-    plane = np.asarray(plane, dtype=np.float64) / np.linalg.norm(plane[:3])
-    plane = plane if plane[3] > 0 else -plane
+    plane = found[0] if found[0][3] > 0 else -found[0]
     if not offset_range[0] <= plane[3] <= offset_range[1]:
         return None
     return torch.tensor(plane, dtype=torch.float32)
