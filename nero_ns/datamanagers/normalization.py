@@ -134,11 +134,13 @@ def _floor_rejection(
     beyond = np.linalg.norm(points[inliers] - np.asarray(sphere.center), axis=1) > sphere.radius
     if np.mean(beyond) < 0.5:
         return None
-    CONSOLE.log(
+    CONSOLE.print(
         f"{source}: a plane holds {int(inliers.sum())} of {len(points)} points ({inliers.mean():.0%}, within "
         f"{threshold:.3g}); left out of the object's sphere with the {int((~kept).sum() - inliers.sum())} points "
         f"below it; cameras' focus ({', '.join(f'{value:.4g}' for value in focus)}), sphere center "
-        f"({', '.join(f'{value:.4g}' for value in sphere.center)}), radius {sphere.radius:.4g}"
+        f"({', '.join(f'{value:.4g}' for value in sphere.center)}), radius {sphere.radius:.4g}",
+        soft_wrap=True,
+        highlight=False,
     )
     return sphere
 
