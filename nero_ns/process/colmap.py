@@ -24,7 +24,6 @@ import torch
 from nerfstudio.data.utils.colmap_parsing_utils import read_images_binary
 from nerfstudio.process_data.process_data_utils import CameraModel
 from nerfstudio.utils.rich_utils import CONSOLE
-from nerfstudio.utils.scripts import run_command
 
 OptionValue = Union[int, float, str]
 
@@ -34,6 +33,7 @@ SECTIONS: Dict[str, Tuple[str, ...]] = {
     "matching": ("SiftMatching", "FeatureMatching"),
     "sequential": ("SequentialMatching",),
     "mapper": ("Mapper",),
+    "adjustment": ("BundleAdjustment",),
 }
 """Option section -> the prefixes COLMAP releases have used for it; the first one the installed COLMAP accepts wins
 (an option moved to FeatureExtraction/FeatureMatching in 3.12 stays under SiftExtraction in 3.8)."""
@@ -143,12 +143,23 @@ def _run(
     paths: Dict[str, Path],
     options: Dict[str, Dict[str, OptionValue]],
     verbose: bool,
+    may_fail: bool = False,
 ) -> None:
+    """Run one COLMAP command. A failure raises with COLMAP's last lines, except where `may_fail` (the mapper exits
+    with an error when it builds no model; the caller counts what it built), where they are only shown."""
     arguments = [f"--{name} {shlex.quote(str(path))}" for name, path in paths.items()]
     for section, section_options in options.items():
         arguments += _resolve(colmap_cmd, command, section, section_options)
+    line = " ".join([_offscreen(colmap_cmd), command, *arguments])
+    if verbose:
+        CONSOLE.log(line)
     with CONSOLE.status(f"[bold yellow]COLMAP {command}...", spinner="circle"):
-        run_command(" ".join([_offscreen(colmap_cmd), command, *arguments]), verbose=verbose)
+        result = subprocess.run(line, shell=True, capture_output=not verbose, text=True, check=False)
+    if result.returncode != 0:
+        tail = " | ".join((result.stderr or "").strip().splitlines()[-3:])
+        if not may_fail:
+            raise RuntimeError(f"COLMAP failed ({line}): {tail}")
+        CONSOLE.log(f"[yellow]COLMAP {command} exited with {result.returncode}: {tail}")
 
 
 def _largest_model(sparse_dir: Path) -> Tuple[Optional[Path], int]:
@@ -213,6 +224,7 @@ def register(settings: ColmapSettings, work_dir: Path, strategy: Strategy, num_i
         {"database_path": database, "image_path": settings.image_dir, "output_path": sparse_dir},
         {"mapper": mapper},
         verbose,
+        may_fail=True,
     )
     model_dir, num_registered = _largest_model(sparse_dir)
     return Registration(strategy.name, model_dir, num_registered, num_images)
@@ -237,9 +249,5 @@ def register_with_retries(
 
 def refine_intrinsics(model_dir: Path, colmap_cmd: str, verbose: bool) -> None:
     """Bundle adjustment with the principal point free, as nerfstudio's run_colmap does after the mapper."""
-    command = (
-        f"{_offscreen(colmap_cmd)} bundle_adjuster --input_path {shlex.quote(str(model_dir))} "
-        f"--output_path {shlex.quote(str(model_dir))} --BundleAdjustment.refine_principal_point 1"
-    )
-    with CONSOLE.status("[bold yellow]COLMAP bundle_adjuster...", spinner="circle"):
-        run_command(command, verbose=verbose)
+    paths = {"input_path": model_dir, "output_path": model_dir}
+    _run(colmap_cmd, "bundle_adjuster", paths, {"adjustment": {"refine_principal_point": 1}}, verbose)

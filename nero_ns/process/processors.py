@@ -69,7 +69,8 @@ class _NeroColmapConverter(ColmapConverterToNerfstudioDataset):
         CONSOLE.log(f"[bold]{registration.summary()}[/bold] (strategy {registration.strategy})")
         if registration.model_dir is None or registration.fraction < self.min_registered:
             raise NeroInputError(
-                f"COLMAP registered only {registration.summary()} in {image_dir} (need {self.min_registered:.0%}); "
+                f"COLMAP registered only {registration.num_registered} of {num_images} images in {image_dir} (need "
+                f"{self.min_registered:.0%}); "
                 "photograph the object over more background texture, at a higher resolution, and with more overlap "
                 "between neighbouring photos"
             )
