@@ -325,7 +325,7 @@ def _edit_frame(index: int, edit):
 
 
 BAD_INPUTS = {
-    "no transforms.json": (_delete("transforms.json"), "transforms.json", "ns-process-data images"),
+    "no transforms.json": (_delete("transforms.json"), "transforms.json", "nero-process images"),
     "invalid json": (_replace_json('{"frames": [}'), "transforms.json", "not valid JSON"),
     "no frames": (_replace_json('{"fl_x": 1}'), "transforms.json", "frames"),
     "bad matrix": (_edit_frame(2, lambda frame: frame.update(transform_matrix=[[1, 0]])), "transforms.json", "4x4"),

@@ -116,3 +116,62 @@ def test_degenerate_point_clouds_are_rejected(points, message):
     with pytest.raises(NeroInputError, match=f"^sparse_pc.ply.*{message}") as raised:
         sphere_from_points(points, source="sparse_pc.ply")
     assert "\n" not in str(raised.value)
+
+
+def floor_scene(rng: np.random.Generator, center: np.ndarray, radius: float):
+    """A filled ball (the object, 800 points) standing on a wide floor (2400 points, out to 8 radii) with 5%
+    scattered mismatches, as COLMAP gives for a shiny object on a textured floor; cameras above the floor."""
+    directions = rng.normal(size=(800, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    ball = center + radius * directions * rng.random((800, 1)) ** (1 / 3)
+    angle, distance = rng.uniform(0, 2 * np.pi, 2400), 8 * radius * np.sqrt(rng.random(2400))
+    floor = np.stack(
+        [center[0] + distance * np.cos(angle), center[1] + distance * np.sin(angle), np.full(2400, center[2] - radius)],
+        -1,
+    )
+    scattered = center + rng.normal(size=(160, 3)) * 6 * radius
+    poses = torch.tensor(look_at_poses(center, distance=6 * radius, count=24, seed=6, jitter=0.01))[:, :3]
+    above = poses[:, 2, 3] > center[2] + 0.5 * radius
+    return np.concatenate([ball, floor, scattered]), poses[above].float()
+
+
+def test_floor_plane_is_left_out_and_logged(capsys):
+    center, radius = np.array([0.5, -1.0, 2.0]), 0.6
+    points, poses = floor_scene(np.random.default_rng(7), center, radius)
+    # Without the cameras (the behaviour for scenes without a plane) the floor inflates the sphere.
+    inflated = sphere_from_points(points, source="sparse_pc.ply")
+    assert inflated.radius > 3 * radius
+    sphere = sphere_from_points(points, source="sparse_pc.ply", camera_to_worlds=poses)
+    assert np.linalg.norm(np.array(sphere.center) - center) < 0.05 * radius
+    assert sphere.radius == pytest.approx(radius, rel=0.05)
+    logged = capsys.readouterr().out
+    assert "sparse_pc.ply: a plane holds 2406 of 3360 points (72%, within 0.036)" in logged
+    assert f"radius {sphere.radius:.4g}" in logged
+
+
+def test_without_a_plane_the_cameras_change_nothing():
+    rng = np.random.default_rng(4)
+    center, radius = np.array([1.0, 2.0, -4.0]), 0.7
+    directions = rng.normal(size=(2000, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    points = np.concatenate([center + radius * directions, center + rng.normal(size=(200, 3)) * 10 * radius])
+    poses = torch.tensor(look_at_poses(center, distance=4.0, count=12, seed=3))[:, :3].float()
+    assert sphere_from_points(points, "sparse_pc.ply", camera_to_worlds=poses) == sphere_from_points(
+        points, "sparse_pc.ply"
+    )
+
+
+def test_a_flat_face_of_the_object_is_no_floor():
+    # A dome on a flat base: the base disk holds a third of the points but does not reach beyond the object.
+    rng = np.random.default_rng(8)
+    directions = rng.normal(size=(1000, 3))
+    directions[:, 2] = np.abs(directions[:, 2])
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    angle, distance = rng.uniform(0, 2 * np.pi, 500), np.sqrt(rng.random(500))
+    base = np.stack([distance * np.cos(angle), distance * np.sin(angle), np.zeros(500)], -1)
+    points = np.concatenate([directions, base])
+    poses = torch.tensor(look_at_poses(np.zeros(3), distance=4.0, count=16, seed=2))[:, :3].float()
+    poses = poses[poses[:, 2, 3] > 0.5]
+    assert sphere_from_points(points, "sparse_pc.ply", camera_to_worlds=poses) == sphere_from_points(
+        points, "sparse_pc.ply"
+    )

@@ -20,7 +20,7 @@ INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 """Camera values nerfstudio needs, either at the top of transforms.json or in every frame."""
 LDR_IMAGE_MODES = ("L", "RGB", "RGBA")
 """8-bit PIL modes nerfstudio's InputDataset turns into RGB(A) correctly."""
-PROCESS_HINT = "ns-process-data images --data photos --output-dir DIR"
+PROCESS_HINT = "nero-process images --data photos --output-dir DIR"
 
 
 @dataclass(frozen=True)

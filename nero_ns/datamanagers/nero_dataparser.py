@@ -227,6 +227,7 @@ class NeroDataParser(DataParser):
                 source=str(data_dir / meta["ply_file_path"]),
                 quantile=config.point_outlier_quantile,
                 center=config.center,
+                camera_to_worlds=poses,
             )
         else:
             half_fov = min(

@@ -15,8 +15,10 @@ import numpy as np
 import torch
 from jaxtyping import Float
 from nerfstudio.cameras.camera_utils import focus_of_attention
+from nerfstudio.utils.rich_utils import CONSOLE
 from torch import Tensor
 
+from nero_ns.components.support_plane import ransac_plane
 from nero_ns.errors import NeroInputError
 
 ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
@@ -31,6 +33,12 @@ CENTER_SAMPLE_SIZE = 50_000
 """The center is fitted to at most this many inliers (a fixed random subset), keeping large clouds to ~0.5 s."""
 MIN_AXIS_SPREAD = 1e-3
 """Smallest eigenvalue of mean(I - d d^T) over viewing directions d below which the optical axes are parallel."""
+PLANE_MIN_INLIER_FRACTION = 0.2
+"""A plane through fewer than this fraction of the sparse points is not a floor worth leaving out."""
+PLANE_DISTANCE = 0.01
+"""Plane inlier distance, as a fraction of the cameras' median distance to their focus (scale-free COLMAP units)."""
+PLANE_MIN_CAMERAS_ABOVE = 0.9
+"""A floor has (nearly) every camera on one side of it; a plane with cameras on both sides is left alone."""
 
 
 @dataclass(frozen=True)
@@ -46,13 +54,16 @@ def sphere_from_points(
     source: str,
     quantile: float = 0.99,
     center: Optional[Tuple[float, float, float]] = None,
+    camera_to_worlds: Optional[Float[Tensor, "num_cameras 3 4"]] = None,
 ) -> Sphere:
     """Smallest sphere holding the `quantile` of the dense cluster of (finite) `points`.
 
-    Outliers (background, mismatches) are points farther from the median point than a robust (median + MAD) cut.
+    Outliers (background, mismatches) are points farther from a reference point than a robust (median + MAD) cut.
     Among the inliers, the center minimizes the `quantile` of their distances to it (a minimal enclosing sphere
     that ignores the farthest 1 - quantile), which is the radius. `center` overrides the estimated center.
-    `source` names the file in error messages.
+    The reference is the points' median, unless `camera_to_worlds` are given and the points' dominant plane is a
+    floor (see `_floor_rejection`): then that plane's points and those below it are left out, and the reference is
+    the cameras' focus, since a floor drags the median off the object. `source` names the file in error messages.
     """
     points = points.astype(np.float64)
     if len(points) < MIN_POINTS:
@@ -61,7 +72,22 @@ def sphere_from_points(
             "writes the sparse point cloud, or remove ply_file_path from transforms.json to size the object from "
             "the cameras"
         )
-    distances = np.linalg.norm(points - np.median(points, axis=0), axis=1)
+    if camera_to_worlds is not None:
+        sphere = _floor_rejection(points, camera_to_worlds, source, quantile, center)
+        if sphere is not None:
+            return sphere
+    return _cluster_sphere(points, np.median(points, axis=0), source, quantile, center)
+
+
+def _cluster_sphere(
+    points: Float[np.ndarray, "num_points 3"],
+    reference: Float[np.ndarray, "3"],
+    source: str,
+    quantile: float,
+    center: Optional[Tuple[float, float, float]],
+) -> Sphere:
+    """`sphere_from_points` for the cluster of points around `reference`."""
+    distances = np.linalg.norm(points - reference, axis=1)
     median_distance = float(np.median(distances))
     robust_deviation = 1.4826 * float(np.median(np.abs(distances - median_distance)))
     cut = max(median_distance + MAD_CUT * robust_deviation, MIN_CUT_OVER_MEDIAN * median_distance)
@@ -77,6 +103,46 @@ def sphere_from_points(
             "rebuild it, or remove ply_file_path from transforms.json to size the object from the cameras"
         )
     return Sphere(center=_as_tuple(center_array), radius=radius)
+
+
+def _floor_rejection(
+    points: Float[np.ndarray, "num_points 3"],
+    camera_to_worlds: Float[Tensor, "num_cameras 3 4"],
+    source: str,
+    quantile: float,
+    center: Optional[Tuple[float, float, float]],
+) -> Optional[Sphere]:
+    """The object's sphere with the floor left out, or None when the points' dominant plane is no floor.
+
+    A floor holds `PLANE_MIN_INLIER_FRACTION` of the points within `PLANE_DISTANCE` (relative to the cameras'
+    distance), has the cameras on one side, and reaches beyond the object: most of its points lie outside the
+    sphere fitted without them (a flat face of the object does not). Logs what it used.
+    """
+    focus = camera_focus(camera_to_worlds, source).numpy()
+    origins = camera_to_worlds[:, :, 3].double().numpy()
+    threshold = PLANE_DISTANCE * float(np.median(np.linalg.norm(origins - focus, axis=1)))
+    plane_tensor, inlier_tensor = ransac_plane(torch.as_tensor(points, dtype=torch.float64), threshold)
+    plane, inliers = plane_tensor.numpy(), inlier_tensor.numpy()
+    if inliers.mean() < PLANE_MIN_INLIER_FRACTION:
+        return None
+    camera_side = np.sign(origins @ plane[:3] + plane[3])
+    plane = plane if camera_side.sum() >= 0 else -plane
+    if np.mean(origins @ plane[:3] + plane[3] > 0) < PLANE_MIN_CAMERAS_ABOVE:
+        return None
+    kept = points @ plane[:3] + plane[3] > threshold
+    sphere = _cluster_sphere(points[kept], focus, source, quantile, center)
+    beyond = np.linalg.norm(points[inliers] - np.asarray(sphere.center), axis=1) > sphere.radius
+    if np.mean(beyond) < 0.5:
+        return None
+    CONSOLE.print(
+        f"{source}: a plane holds {int(inliers.sum())} of {len(points)} points ({inliers.mean():.0%}, within "
+        f"{threshold:.3g}); left out of the object's sphere with the {int((~kept).sum() - inliers.sum())} points "
+        f"below it; cameras' focus ({', '.join(f'{value:.4g}' for value in focus)}), sphere center "
+        f"({', '.join(f'{value:.4g}' for value in sphere.center)}), radius {sphere.radius:.4g}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    return sphere
 
 
 def _quantile_radius(
@@ -105,6 +171,33 @@ def _minimal_quantile_center(points: Float[np.ndarray, "num_points 3"], quantile
     return result.x
 
 
+def camera_focus(camera_to_worlds: Float[Tensor, "num_cameras 3 4"], source: str) -> Float[Tensor, "3"]:
+    """The point closest to all optical axes (nerfstudio's `focus_of_attention`, which drops cameras that have it
+    behind them), in float64. Raises when the axes are parallel or meet behind the cameras; `source` names the file.
+    """
+    poses = camera_to_worlds.double()
+    origins = poses[:, :3, 3]
+    directions = -poses[:, :3, 2]
+    directions = directions / directions.norm(dim=-1, keepdim=True)
+    spread = torch.eye(3, dtype=poses.dtype) - directions[:, :, None] * directions[:, None, :]
+    if torch.linalg.eigvalsh(spread.mean(0)).min() < MIN_AXIS_SPREAD:
+        raise NeroInputError(
+            f"{source}: the cameras' optical axes are parallel, so they do not look at a common object; "
+            "photograph the object from around it, or give its center and radius with "
+            "--pipeline.datamanager.dataparser.center X Y Z and --pipeline.datamanager.dataparser.radius R"
+        )
+    homogeneous = torch.cat([poses, poses.new_tensor([0, 0, 0, 1]).expand(len(poses), 1, 4)], dim=1)
+    focus = focus_of_attention(homogeneous, initial_focus=origins.mean(0))
+    in_front = ((focus - origins) * directions).sum(-1) > 0
+    if in_front.double().mean() < 0.5:
+        raise NeroInputError(
+            f"{source}: the cameras' optical axes do not meet in front of them (most cameras look away from "
+            "each other); photograph the object from around it, or give its center and radius with "
+            "--pipeline.datamanager.dataparser.center X Y Z and --pipeline.datamanager.dataparser.radius R"
+        )
+    return focus
+
+
 def sphere_from_cameras(
     camera_to_worlds: Float[Tensor, "num_cameras 3 4"],
     half_fov: float,
@@ -113,35 +206,13 @@ def sphere_from_cameras(
 ) -> Sphere:
     """Sphere the cameras look at, for when there are no points.
 
-    The center is the point closest to all optical axes (nerfstudio's `focus_of_attention`, which drops cameras
-    that have it behind them); the radius is the one that just fills the narrower half field of view `half_fov`
-    (radians) at the median camera distance. Raises when the axes are parallel or meet behind the cameras.
-    `center` overrides the estimated center. `source` names the file in error messages.
+    The center is `camera_focus`; the radius is the one that just fills the narrower half field of view `half_fov`
+    (radians) at the median camera distance. `center` overrides the estimated center. `source` names the file in
+    error messages.
     """
     poses = camera_to_worlds.double()
     origins = poses[:, :3, 3]
-    if center is None:
-        directions = -poses[:, :3, 2]
-        directions = directions / directions.norm(dim=-1, keepdim=True)
-        spread = torch.eye(3, dtype=poses.dtype) - directions[:, :, None] * directions[:, None, :]
-        if torch.linalg.eigvalsh(spread.mean(0)).min() < MIN_AXIS_SPREAD:
-            raise NeroInputError(
-                f"{source}: the cameras' optical axes are parallel, so they do not look at a common object; "
-                "photograph the object from around it, or give its center and radius with "
-                "--pipeline.datamanager.dataparser.center X Y Z and --pipeline.datamanager.dataparser.radius R"
-            )
-        homogeneous = torch.cat([poses, poses.new_tensor([0, 0, 0, 1]).expand(len(poses), 1, 4)], dim=1)
-        focus = focus_of_attention(homogeneous, initial_focus=origins.mean(0))
-        in_front = ((focus - origins) * directions).sum(-1) > 0
-        if in_front.double().mean() < 0.5:
-            raise NeroInputError(
-                f"{source}: the cameras' optical axes do not meet in front of them (most cameras look away from "
-                "each other); photograph the object from around it, or give its center and radius with "
-                "--pipeline.datamanager.dataparser.center X Y Z and --pipeline.datamanager.dataparser.radius R"
-            )
-        center_tensor = focus
-    else:
-        center_tensor = poses.new_tensor(center)
+    center_tensor = camera_focus(poses, source) if center is None else poses.new_tensor(center)
     distance = float((origins - center_tensor).norm(dim=-1).median())
     return Sphere(center=_as_tuple(center_tensor.numpy()), radius=distance * math.sin(half_fov))
 
