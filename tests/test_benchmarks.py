@@ -45,6 +45,12 @@ def test_quick_suite_report_end_to_end(tmp_path: Path) -> None:
     report = (output / "report.md").read_text()
     for row in rows:
         assert f"| {row['scene']} | {row['variant']} | {row['chamfer']:.3f} |" in report
+    assert "## Over the scenes: median and worst" in report
+    [data_file] = output.glob("????-??-??-*.json")  # --quick writes the results as data into --output-dir
+    data = json.loads(data_file.read_text())
+    assert data["rows"] == rows and len(data["commit"]) >= 7
+    assert [line["variant"] for line in data["summary"]] == [STAGE_ONE, STAGE_ONE_PLAIN, STAGE_TWO]
+    assert data["summary"][0]["chamfer_median"] == pytest.approx(rows[0]["chamfer"])
     for figure in ("loss_curves.png", "metrics.png"):
         assert (output / figure).stat().st_size > 10_000, figure
         assert f"]({figure})" in report
