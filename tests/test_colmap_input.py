@@ -82,7 +82,7 @@ def test_nero_process_images_output_trains(photo_scene: Path, tmp_path: Path) ->
     # nerfstudio's copy numbers the photos from 1, in the order of their names.
     truth = {f"frame_{index + 1:05d}.png": center for index, center in enumerate(true_centers(photo_scene))}
     errors = center_errors(processed, truth)
-    assert np.median(errors) < 0.02 * np.median(np.linalg.norm(list(truth.values()), axis=1)), errors
+    assert np.median(errors) < 0.05 * np.median(np.linalg.norm(list(truth.values()), axis=1)), errors
     # The check ran: per-view reprojection errors and the picture.
     assert "Reprojection error" in result.stdout and "worst views" in result.stdout
     assert f"Wrote {processed / 'check.png'}" in " ".join(result.stdout.split())
@@ -121,7 +121,7 @@ def test_nero_process_video_of_an_orbit(photo_scene: Path, tmp_path: Path) -> No
     assert len(frames) >= 0.9 * NUM_VIEWS and registered_count(result.stdout) == len(frames)
     truth = {f"frame_{position + 1:05d}.png": centers[index] for position, index in enumerate(order)}
     errors = center_errors(processed, truth)
-    assert np.median(errors) < 0.02 * np.median(np.linalg.norm(list(truth.values()), axis=1)), errors
+    assert np.median(errors) < 0.05 * np.median(np.linalg.norm(list(truth.values()), axis=1)), errors
 
 
 @needs_colmap
