@@ -52,21 +52,24 @@ class Strategy:
     mapper: Dict[str, OptionValue] = field(default_factory=dict)
 
 
+RELAXED_MAPPER: Dict[str, OptionValue] = {
+    "init_min_num_inliers": 50,
+    "abs_pose_min_num_inliers": 15,
+    "abs_pose_min_inlier_ratio": 0.15,
+}
+"""A shiny object leaves few matches per pair: start from a pair with 50 inliers (COLMAP's default 100) and add views
+with 15 (default 30)."""
+
 STRATEGIES: Tuple[Strategy, ...] = (
-    Strategy(
-        name="affine-dsp",
-        # Affine-adapted, domain-size-pooled SIFT matches across larger viewpoint changes; guided matching recovers
-        # the matches the ratio test drops on a repeating floor pattern.
-        extraction={"estimate_affine_shape": 1, "domain_size_pooling": 1},
-        matching={"guided_matching": 1},
-        # A shiny object leaves few matches per pair: start from a pair with 50 inliers (default 100) and add views
-        # with 15 (default 30).
-        mapper={"init_min_num_inliers": 50, "abs_pose_min_num_inliers": 15, "abs_pose_min_inlier_ratio": 0.15},
-    ),
+    # Plain SIFT with more features (max_num_features) and COLMAP's own thresholds: on a partly repeating floor it
+    # registered every view where affine-adapted SIFT registered 12 of 40 (docs/data.md).
+    Strategy(name="sift"),
+    # Guided matching recovers matches the ratio test dropped; the mapper accepts pairs and views with fewer.
+    Strategy(name="guided", matching={"guided_matching": 1}, mapper=RELAXED_MAPPER),
+    # Affine-adapted, domain-size-pooled SIFT (CPU only), weaker features, a looser ratio test and lower
+    # thresholds everywhere: more images at the price of less certain poses.
     Strategy(
         name="relaxed",
-        # Weaker (lower-contrast) features, a looser ratio test and lower thresholds everywhere: more images at the
-        # price of less certain poses; used only when the first strategy registers too few.
         extraction={"estimate_affine_shape": 1, "domain_size_pooling": 1, "peak_threshold": 0.004},
         matching={"guided_matching": 1, "max_ratio": 0.9, "min_num_inliers": 10},
         mapper={
