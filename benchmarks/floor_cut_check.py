@@ -6,33 +6,25 @@ plane that `find_support_plane` fits to the scene's sparse points.
 
 The cut here drops the faces with a vertex below the cut height (the export's cut is a CSG intersection of the SDF,
 which also closes the base; both remove the same surface). Prints Chamfer / accuracy / completeness / F@0.01 per
-mesh and height, and writes benchmarks/results/floor_cut/<date>-<commit>.json.
+mesh and height, and writes benchmarks/results/floor_cut/<date>-<commit>.json and .md (common.write_results).
 """
 
 from __future__ import annotations
 
-import datetime
-import json
-import shlex
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 import trimesh
 import tyro
-from rich.console import Console
-from rich.table import Table
+from common import markdown_table, print_table, run_record, write_results
 
 from nero_ns.components.support_plane import find_support_plane
 from nero_ns.datamanagers.normalization import denormalize_points, normalize_points
 from nero_ns.evaluation.geometry import geometry_metrics, load_mesh
 from nero_ns.exporters.mesh_export import clean_mesh
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -47,7 +39,8 @@ class FloorCutCheck:
     """Cut heights above the fitted plane (normalized frame)."""
     num_points: int = 100_000
     """Surface samples per mesh for the scores."""
-    results_dir: Path = ROOT / "benchmarks" / "results" / "floor_cut"
+    results_dir: Optional[Path] = None
+    """Where <date>-<commit>.json and .md go; None: benchmarks/results/floor_cut."""
 
 
 def main(config: FloorCutCheck) -> None:
@@ -70,21 +63,17 @@ def main(config: FloorCutCheck) -> None:
                 "mesh": str(path), "steps": int(kept["steps"]), "cut": margin, "chamfer": scores.chamfer,
                 "accuracy": scores.accuracy, "completeness": scores.completeness, "fscore": scores.fscore,
             })
-    table = Table("mesh", "steps", "cut above plane", "Chamfer", "accuracy", "completeness", "F@0.01")
-    for row in rows:
-        cut = "no cut" if row["cut"] is None else f"{row['cut']:.2f}"
-        table.add_row(Path(row["mesh"]).stem, str(row["steps"]), cut, *(f"{row[k]:.4f}" for k in
-                      ("chamfer", "accuracy", "completeness")), f"{row['fscore']:.3f}")
-    Console(width=160).print(table)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    date = datetime.date.today().isoformat()
-    config.results_dir.mkdir(parents=True, exist_ok=True)
-    output = config.results_dir / f"{date}-{commit.stdout.strip() or 'unknown'}.json"
-    command = shlex.join(["python", "benchmarks/floor_cut_check.py", *sys.argv[1:]])
-    output.write_text(json.dumps({"date": date, "commit": commit.stdout.strip(), "command": command,
-                                  "scene": str(config.scene), "rows": rows}, indent=2))
-    print(f"Wrote {output}")
-
+    header = ["mesh", "steps", "cut above plane", "Chamfer", "accuracy", "completeness", "F@0.01"]
+    lines = [
+        [Path(row["mesh"]).stem, str(row["steps"]), "no cut" if row["cut"] is None else f"{row['cut']:.2f}",
+         *(f"{row[key]:.4f}" for key in ("chamfer", "accuracy", "completeness")), f"{row['fscore']:.3f}"]
+        for row in rows
+    ]
+    print_table("Floor cut", header, lines)
+    results = {**run_record(), "scene": str(config.scene), "rows": rows}
+    markdown = f"# Floor cut, {results['date']}, commit {results['commit']}\n\n`{results['command']}`\n\n"
+    write_results("floor_cut", results, markdown + markdown_table(header, lines) + "\n", config.results_dir, False,
+                  config.scene)
 
 if __name__ == "__main__":
     main(tyro.cli(FloorCutCheck))
