@@ -32,6 +32,11 @@ from nero_ns.fields.shading_field import NeroShadingFieldConfig, PlainRadianceFi
 SHADING_OUTPUTS = ("diffuse", "specular", "albedo", "roughness", "metallic", "occlusion")
 
 
+def fill_masked(mask: Bool[Tensor, "*mask"], values: Float[Tensor, "count *channels"]) -> Tensor:
+    """`values` at the True places of `mask` (in order), zeros elsewhere; differentiable with respect to `values`."""
+    return values.new_zeros(*mask.shape, *values.shape[1:]).index_put((mask,), values)
+
+
 @dataclass
 class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """nero-shape model: every part is configurable from the command line."""
@@ -253,10 +258,7 @@ class NeroShapeModel(Model):
         if nero_share < 1.0:
             plain = self.warmup_shading(*inputs)["rgb"]  # type: ignore[misc]
             shaded["rgb"] = nero_share * shaded["rgb"] + (1.0 - nero_share) * plain
-        outputs = {}
-        for name, value in shaded.items():
-            outputs[name] = value.new_zeros(*visible.shape, value.shape[-1]).index_put((visible,), value)
-        return outputs
+        return {name: fill_masked(visible, value) for name, value in shaded.items()}
 
     def _floor_shading(
         self, shading: Dict[str, Tensor], positions: Float[Tensor, "*bs 3"], floor_first: Bool[Tensor, "*bs 1"]
@@ -276,11 +278,8 @@ class NeroShapeModel(Model):
         # chunk of a rendered image has the same outputs.
         selected = crosses[:, 0].clone()
         selected[0] = True
-        num_rays = selected.shape[0]
         inside = self._inside(ray_bundle[selected], near[selected], exit_distance[selected])
-        per_ray = {name: value.new_zeros(num_rays, *value.shape[1:]) for name, value in inside.items()}
-        for name, value in inside.items():
-            per_ray[name][selected] = value
+        per_ray = {name: fill_masked(selected, value) for name, value in inside.items()}
         inside_alpha = per_ray["alpha"]
         num_inside = inside_alpha.shape[1]
 
@@ -291,10 +290,8 @@ class NeroShapeModel(Model):
         seen_beyond[0] = True  # never an empty batch for the far field
         outside_positions = outside.frustums.get_positions()
         density, outside_rgb = self.far_field(outside_positions[seen_beyond], outside.frustums.directions[seen_beyond])
-        outside_alpha = outside.deltas.new_zeros(outside.deltas.shape).index_put(
-            (seen_beyond,), alphas_from_densities(density, outside.deltas[seen_beyond])
-        )
-        outside_rgb = outside_rgb.new_zeros(*outside_positions.shape[:-1], 3).index_put((seen_beyond,), outside_rgb)
+        outside_alpha = fill_masked(seen_beyond, alphas_from_densities(density, outside.deltas[seen_beyond]))
+        outside_rgb = fill_masked(seen_beyond, outside_rgb)
 
         weights = weights_from_alphas(torch.cat([inside_alpha, outside_alpha], dim=1))
         inside_weights, outside_weights = weights[:, :num_inside], weights[:, num_inside:]
