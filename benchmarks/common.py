@@ -9,6 +9,7 @@ Held-out views are rendered by this file run as a script (`python benchmarks/com
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import shlex
@@ -346,9 +347,11 @@ def git_state() -> Tuple[str, bool]:
     return commit or "unknown", bool(git("status", "--porcelain", "--untracked-files=no"))
 
 
+@functools.cache
 def run_record() -> Dict[str, Any]:
     """What every results file starts with: the date, the commit, whether the checkout had uncommitted changes,
-    and the full command line."""
+    and the full command line. Taken once per process, at the first call: each benchmark's main calls it before
+    any training, so a file names the commit that trained, not the one checked out when the run ended."""
     commit, dirty = git_state()
     return {
         "date": datetime.date.today().isoformat(), "commit": commit, "dirty": dirty,

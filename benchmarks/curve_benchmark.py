@@ -260,6 +260,7 @@ def write_curve_results(
 
 
 def main(config: CurveBenchmark) -> None:
+    run_record()  # the commit and command that train, recorded before anything runs
     config.apply_quick_preset()
     variants = selected_variants(config)
     scenes = scene_names(config.scenes, DEFAULT_SCENES)

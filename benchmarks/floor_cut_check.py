@@ -44,6 +44,7 @@ class FloorCutCheck:
 
 
 def main(config: FloorCutCheck) -> None:
+    run_record()  # the commit and command that train, recorded before anything runs
     gt = load_mesh(config.scene / "gt" / "mesh.ply")
     points = torch.tensor(np.asarray(trimesh.load(config.scene / "sparse_pc.ply").vertices), dtype=torch.float32)
     rows = []

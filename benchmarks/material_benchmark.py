@@ -296,6 +296,7 @@ def markdown(results: Dict) -> str:
 
 
 def main(config: MaterialBenchmark) -> None:
+    run_record()  # the commit and command that train, recorded before anything runs
     config.apply_quick_preset()
     scenes = scene_names(config.scenes, DEFAULT_SCENES)
     output = config.output_dir.resolve()

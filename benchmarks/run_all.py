@@ -346,6 +346,7 @@ def write_report(
 
 
 def main(config: SuiteBenchmark) -> None:
+    run_record()  # the commit and command that train, recorded before anything runs
     config.apply_quick_preset()
     output = config.output_dir.resolve()
     output.mkdir(parents=True, exist_ok=True)

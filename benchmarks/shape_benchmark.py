@@ -157,6 +157,7 @@ def markdown(results: Dict, mode: str) -> str:
 
 
 def main(config: ShapeBenchmark) -> None:
+    run_record()  # the commit and command that train, recorded before anything runs
     config.apply_quick_preset()
     scenes = scene_names(config.scenes, "metal-knot")
     output = config.output_dir.resolve()
