@@ -20,6 +20,8 @@ from nerfstudio.field_components.encodings import HashEncoding
 from nerfstudio.utils.external import TCNN_EXISTS
 from torch import Tensor, nn
 
+from nero_ns.components.hash_grid_cpu import hash_grid_cpu, kernel_applies
+
 # Instant-NGP's spatial hash: coordinates times these primes, combined by xor.
 _HASH_PRIMES = (1, 2654435761, 805459861)
 
@@ -61,6 +63,8 @@ class HashGrid(nn.Module):
         jacobian = unit_cube.new_zeros(num_points, 3, self.num_levels, self.features_per_level) if with_jacobian else None
         if active == 0:
             return features.flatten(1), None if jacobian is None else jacobian.flatten(2)
+        if kernel_applies(unit_cube, self.hash_table):
+            return hash_grid_cpu(unit_cube, self.hash_table, self.scalings, active, with_jacobian)
         scalings = self.scalings[:active].to(unit_cube.dtype)
         scaled = unit_cube.t()[:, :, None] * scalings  # (3, N, A): axis-major, so every op below runs on whole rows
         cell = torch.floor(scaled)
