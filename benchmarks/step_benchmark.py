@@ -6,26 +6,27 @@
 For the SDF field (forward with its gradient, then the backward of an eikonal + SDF + feature loss, as one training
 step does at every inside sample) and the far field (forward and backward), times each variant on the same points
 with every hash level unlocked, the variants interleaved round by round, and prints the median and its ratio to the
-previous implementation (nerfstudio's pure-PyTorch HashEncoding with autograd's double backward). Nothing is written
-but the table (and `--json`): the time-to-quality curve (`curve_benchmark.py`) is what judges defaults.
+previous implementation (nerfstudio's pure-PyTorch HashEncoding with autograd's double backward). On the CPU our grid
+runs its C++ kernel where it is built; "PyTorch code" rows run the same grid without it. Results are written to
+benchmarks/results/step/<date>-<commit>.json (and .md); the time-to-quality curve (`curve_benchmark.py`) is what
+judges defaults.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, ContextManager, Dict, List, Optional
 
 import torch
 import tyro
 from nerfstudio.field_components.encodings import HashEncoding
-from rich.table import Table
-
-from common import console
+from common import markdown_table, print_table, run_record, write_results
+from nero_ns.components.hash_grid_cpu import pytorch_grid_only
 from nero_ns.fields.far_field import FarFieldConfig
 from nero_ns.fields.sdf_field import NeroSDFField, NeroSDFFieldConfig
 
@@ -40,8 +41,8 @@ class StepBenchmark:
     """torch CPU threads (None: torch's default)."""
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     """Device to time on."""
-    json: Optional[Path] = None
-    """Also write the medians here."""
+    results_dir: Optional[Path] = None
+    """Where <date>-<commit>.json and .md go (None: benchmarks/results/step)."""
 
 
 def nerfstudio_grid_like(field: NeroSDFField) -> HashEncoding:
@@ -55,12 +56,22 @@ def nerfstudio_grid_like(field: NeroSDFField) -> HashEncoding:
     return encoding
 
 
+# Variants that run our grid without its CPU kernel.
+PYTORCH_CODE = "PyTorch code"
+
+
+def grid_code(name: str) -> ContextManager:
+    """The context a variant runs in: the grid's PyTorch code for PYTORCH_CODE variants, else as configured."""
+    return pytorch_grid_only() if PYTORCH_CODE in name else contextlib.nullcontext()
+
+
 def sdf_variants(device: str) -> Dict[str, NeroSDFField]:
     """The SDF field in each variant, all with the same weights."""
     torch.manual_seed(0)
     variants: Dict[str, NeroSDFField] = {}
     for name, mode in (("previous: nerfstudio grid, autograd", "autograd"), ("our grid, autograd", "autograd"),
-                       ("our grid, analytic (default)", "analytic"), ("our grid, finite-difference", "finite-difference")):
+                       (f"our grid, analytic, {PYTORCH_CODE}", "analytic"), ("our grid, analytic (default)", "analytic"),
+                       ("our grid, finite-difference", "finite-difference")):
         field = NeroSDFFieldConfig(hash_implementation="torch", gradient_mode=mode).setup()
         if variants:
             field.load_state_dict(next(iter(variants.values())).state_dict())
@@ -75,6 +86,7 @@ def sdf_variants(device: str) -> Dict[str, NeroSDFField]:
 
 
 def sdf_step(field: NeroSDFField, points: torch.Tensor) -> None:
+    """One training step's work at `points`: SDF, feature and gradient, then the backward of a loss on all three."""
     sdf, feature, gradient = field.sdf_feature_gradient(points, create_graph=True)
     loss = ((gradient.norm(dim=-1) - 1.0) ** 2).mean() + sdf.abs().mean() + feature.square().mean()
     loss.backward()
@@ -90,7 +102,8 @@ def far_field_variants(device: str) -> Dict[str, torch.nn.Module]:
         implementation="torch",
     )
     previous.position_encoding.load_state_dict(ours.position_encoding.state_dict())
-    return {"previous: nerfstudio grid": previous.to(device), "our grid (default)": ours.to(device)}
+    return {"previous: nerfstudio grid": previous.to(device), f"our grid, {PYTORCH_CODE}": ours.to(device),
+            "our grid (default)": ours.to(device)}
 
 
 def far_field_step(field: torch.nn.Module, points: torch.Tensor) -> None:
@@ -103,25 +116,27 @@ def time_interleaved(
     steps: Dict[str, Callable[[], None]], rounds: int, device: str
 ) -> Dict[str, float]:
     """Median seconds of each callable over `rounds`, one round of every callable after the other."""
-    def timed(step: Callable[[], None]) -> float:
+    def timed(step: Callable[[], None], name: str) -> float:
         if device == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        step()
+        with grid_code(name):
+            step()
         if device == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - started
 
-    for step in steps.values():
-        step()
+    for name, step in steps.items():
+        timed(step, name)
     samples: Dict[str, List[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            samples[name].append(timed(step))
+            samples[name].append(timed(step, name))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main(config: StepBenchmark) -> None:
+    run_record()  # the commit and command that run, recorded before anything runs
     if config.threads:
         torch.set_num_threads(config.threads)
     generator = torch.Generator().manual_seed(1)
@@ -139,18 +154,17 @@ def main(config: StepBenchmark) -> None:
         {name: (lambda field=field: far_field_step(field, outside)) for name, field in far.items()}, config.rounds,
         config.device,
     )
-    table = Table(title=f"Stage I field evaluations, {config.points} points, {config.device}, "
-                        f"{torch.get_num_threads()} threads (median of {config.rounds} interleaved rounds)")
-    for column in ("part", "variant", "ms", "x previous"):
-        table.add_column(column, justify="right" if column in ("ms", "x previous") else "left")
-    for part, medians in results.items():
-        reference = next(iter(medians.values()))
-        for name, seconds in medians.items():
-            table.add_row(part, name, f"{seconds * 1000:.1f}", f"{seconds / reference:.2f}")
-    console.print(table)
-    if config.json is not None:
-        config.json.write_text(json.dumps({"config": {**vars(config), "json": str(config.json)}, "seconds": results},
-                                          indent=2, default=str))
+    title = (f"Stage I field evaluations, {config.points} points, {config.device}, {torch.get_num_threads()} threads "
+             f"(median of {config.rounds} interleaved rounds)")
+    header = ["part", "variant", "ms", "x previous"]
+    rows = [
+        [part, name, f"{seconds * 1000:.1f}", f"{seconds / next(iter(medians.values())):.2f}"]
+        for part, medians in results.items() for name, seconds in medians.items()
+    ]
+    print_table(title, header, rows)
+    record = {**run_record(), "config": {**vars(config), "results_dir": str(config.results_dir)}, "seconds": results}
+    write_results("step", record, f"# {title}\n\n`{record['command']}`\n\n{markdown_table(header, rows)}\n",
+                  config.results_dir, False, Path("."))
 
 
 if __name__ == "__main__":
