@@ -2,6 +2,7 @@
 
     python benchmarks/step_benchmark.py                # 16384 points (512 rays x 32 samples), 7 rounds
     python benchmarks/step_benchmark.py --points 32768 --threads 1
+    python benchmarks/step_benchmark.py --load-config outputs/.../config.yml   # also whole steps of a trained run
 
 For the SDF field (forward with its gradient, then the backward of an eikonal + SDF + feature loss, as one training
 step does at every inside sample) and the far field (forward and backward), times each variant on the same points
@@ -41,6 +42,9 @@ class StepBenchmark:
     """torch CPU threads (None: torch's default)."""
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     """Device to time on."""
+    load_config: Optional[Path] = None
+    """A trained nero-shape run: also time its whole training steps (rays, losses, backward) at its last checkpoint,
+    with the grid's kernel and with its PyTorch code."""
     results_dir: Optional[Path] = None
     """Where <date>-<commit>.json and .md go (None: benchmarks/results/step)."""
 
@@ -112,6 +116,22 @@ def far_field_step(field: torch.nn.Module, points: torch.Tensor) -> None:
     (density.mean() + rgb.mean()).backward()
 
 
+def training_step(load_config: Path) -> Callable[[], None]:
+    """One training step (batch, outputs, losses, backward) of the run at `load_config`, at its last checkpoint."""
+    from nerfstudio.utils.eval_utils import eval_setup
+
+    _, pipeline, _, step = eval_setup(load_config, test_mode="val")
+    pipeline.train()
+    pipeline.model.step = step
+    pipeline.model.sdf_field.set_step(step)
+
+    def run() -> None:
+        _, loss_dict, _ = pipeline.get_train_loss_dict(step)
+        sum(loss_dict.values()).backward()
+
+    return run
+
+
 def time_interleaved(
     steps: Dict[str, Callable[[], None]], rounds: int, device: str
 ) -> Dict[str, float]:
@@ -154,6 +174,11 @@ def main(config: StepBenchmark) -> None:
         {name: (lambda field=field: far_field_step(field, outside)) for name, field in far.items()}, config.rounds,
         config.device,
     )
+    if config.load_config is not None:
+        step = training_step(config.load_config)
+        results[f"training step of {config.load_config.parent.name}"] = time_interleaved(
+            {f"our grid, {PYTORCH_CODE}": step, "our grid (default)": step}, config.rounds, config.device
+        )
     title = (f"Stage I field evaluations, {config.points} points, {config.device}, {torch.get_num_threads()} threads "
              f"(median of {config.rounds} interleaved rounds)")
     header = ["part", "variant", "ms", "x previous"]
