@@ -48,6 +48,7 @@ from nero_ns.fields.shading_field import NeroShadingField
 from nero_ns.models.stage_one import load_stage_one
 from nero_ns.models.warm_start import warm_start
 from nero_ns.synthetic.envmap import latlong_directions
+from nero_ns.viewer.material_controls import RelightingControlsConfig
 
 MISSING_SHAPE_CONFIG = (
     "nero-material needs the Stage I run: pass --shape-config outputs/<experiment>/nero-shape/<timestamp>/config.yml "
@@ -182,6 +183,8 @@ class NeroMaterialModelConfig(DefaultsForNewFields, ModelConfig):
     warm_start_steps: int = 300
     """Regression steps fitting materials and lights to Stage I's split-sum heads before training (0: start from
     grey light and mid-range materials; skipped for a Stage I run of the plain-shading ablation)."""
+    relighting: RelightingControlsConfig = field(default_factory=RelightingControlsConfig)
+    """The relighting panel in ns-viewer: lights to preview the materials under (docs/viewer.md)."""
 
 
 class NeroMaterialModel(Model):
@@ -219,6 +222,7 @@ class NeroMaterialModel(Model):
         if self.config.support_plane:
             self.floor_light.support.fit(metadata.get("points3D_xyz"))
         self.image_metrics = ImageMetrics()
+        self.relighting = self.config.relighting.setup(model=self)  # ns-viewer panel: preview lights, export
         self.step = 0
 
     # ------------------------------------------------------------------ optimization
@@ -518,7 +522,10 @@ class NeroMaterialModel(Model):
 
     @torch.no_grad()
     def get_outputs_for_camera(self, camera: Cameras, obb_box: Optional[OrientedBox] = None) -> Dict[str, Tensor]:
-        """Render one camera with `eval_pixel_samples` rays per pixel, each on its own pass, and average them."""
+        """Render one camera with `eval_pixel_samples` rays per pixel, each on its own pass, and average them (the
+        relighting panel's preview instead when it shows another light)."""
+        if self.relighting.active:
+            return self.relighting.render(camera, obb_box)
         per_side = math.isqrt(self.config.eval_pixel_samples)
         if per_side * per_side != self.config.eval_pixel_samples:
             raise NeroInputError(

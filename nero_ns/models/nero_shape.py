@@ -27,6 +27,7 @@ from nero_ns.fields.far_field import FarFieldConfig
 from nero_ns.fields.floor_texture import FloorTextureConfig
 from nero_ns.fields.sdf_field import NeroSDFFieldConfig
 from nero_ns.fields.shading_field import NeroShadingFieldConfig, PlainRadianceFieldConfig
+from nero_ns.viewer.shape_controls import ShapeInspection
 
 # Per-sample shading outputs composited with the inside weights and shown in the viewer.
 SHADING_OUTPUTS = ("diffuse", "specular", "albedo", "roughness", "metallic", "occlusion")
@@ -145,6 +146,7 @@ class NeroShapeModel(Model):
             self.support_plane.fit(metadata.get("points3D_xyz"))
         self.floor_texture = self.config.floor_texture.setup()
         self.image_metrics = ImageMetrics()
+        self.inspection = ShapeInspection(self)  # ns-viewer panel: convergence readout, mesh export
         self.step = 0
 
     # ------------------------------------------------------------------ optimization
@@ -164,7 +166,9 @@ class NeroShapeModel(Model):
             self.sdf_field.set_step(step)
 
         before_each_step = [TrainingCallbackLocation.BEFORE_TRAIN_ITERATION]
-        return [TrainingCallback(before_each_step, update_every_num_iters=1, func=set_step)]
+        return [TrainingCallback(before_each_step, update_every_num_iters=1, func=set_step)] + (
+            self.inspection.training_callbacks()
+        )
 
     def cos_anneal_ratio(self) -> float:
         """NeuS cosine annealing: 0 at the start, 1 (the true cosine) after cos_anneal_steps; 1 outside training."""
