@@ -56,8 +56,9 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """With 'nero' shading: steps over which a pixel's colour moves from a plain radiance head's to NeRO's
     (rgb = (1 - t) plain + t nero, t rising from 0 to 1). The plain head fits colours before NeRO's lights are
     learned, so the shape can form sooner; after the warm-up, and outside training, only NeRO's shading remains."""
-    num_samples: int = 16
-    """Coarse samples inside the sphere."""
+    num_samples: int = 8
+    """Coarse samples inside the sphere (the SDF is evaluated at each, with its gradient). 8 rather than 16: the
+    steps saved shape the object sooner than the extra samples do (docs/stage-one-speed.md)."""
     num_importance_samples: int = 16
     """NeuS importance samples inside the sphere, added over num_upsample_steps rounds."""
     num_upsample_steps: int = 4
@@ -90,8 +91,10 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """SDF evaluations along each reflected ray when making pseudo-labels."""
     mask_loss_mult: float = 0.0
     """Weight of the optional mask loss (needs masks in the data)."""
-    cos_anneal_steps: int = 1000
-    """Steps over which the NeuS cosine is annealed to the true one."""
+    cos_anneal_steps: int = 250
+    """Steps over which the NeuS cosine is annealed to the true one. Until it is, every sample counts as entering
+    the surface, which lets thin parts separate early but shrinks the surface inside the truth (by a few hundredths
+    of the radius); a short anneal ends that bias within a CPU run's first minutes (docs/stage-one-speed.md)."""
     support_plane: bool = False
     """Find the plane the object stands on in the sparse points (when the data has them) and render the scene as the
     object's SDF joined with the solid below that plane: the floor inside the sphere is then a known surface, and the
