@@ -21,7 +21,7 @@ import argparse
 import copy
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import torch
 from nerfstudio.cameras.rays import RayBundle
@@ -73,29 +73,40 @@ def render_camera(model, cameras, index: int, seed: int) -> Dict[str, torch.Tens
     return detached(model.get_outputs_for_camera(cameras[index : index + 1].to(model.device)))
 
 
-def shape_snapshot(scene: Path, folder: Path, support_plane: bool) -> Dict[str, Any]:
-    config = small_shape_config(scene, folder, TRAIN_STEPS)
-    config.pipeline.model.support_plane = support_plane
+def trained_record(config) -> Tuple[Trainer, Dict[str, Any], RayBundle, Dict]:
+    """The trainer of `config` (set up from seed 0) after TRAIN_STEPS steps, the record of those steps and of its
+    training outputs on a fixed batch, and that batch."""
     torch.manual_seed(0)
     trainer = setup_trainer(config)
     model = trainer.pipeline.model
     record: Dict[str, Any] = {"steps": train_steps(trainer, TRAIN_STEPS)}
     ray_bundle, batch = fixed_batch(trainer, 1)
     model.train()
-    torch.manual_seed(2)
-    outputs = model(ray_bundle)
+    outputs = forward_under(model, ray_bundle, 2)
     record["train_outputs"] = detached(outputs)
-    record["train_loss"] = detached(model.get_loss_dict(outputs, batch))
+    record["train_loss"] = loss_under(model, outputs, batch)
     record["train_metrics"] = detached(model.get_metrics_dict(outputs, batch))
+    return trainer, record, ray_bundle, batch
+
+
+def record_render(record: Dict[str, Any], trainer: Trainer) -> None:
+    """Add camera 0 of the training views rendered, and nerfstudio's image metrics and images of it."""
+    model, dataset = trainer.pipeline.model, trainer.pipeline.datamanager.train_dataset
+    record["render"] = render_camera(model, dataset.cameras, 0, seed=4)
+    metrics, images = model.get_image_metrics_and_images(record["render"], {"image": dataset[0]["image"]})
+    record["image_metrics"], record["images"] = detached(metrics), detached(images)
+
+
+def shape_snapshot(scene: Path, folder: Path, support_plane: bool) -> Dict[str, Any]:
+    config = small_shape_config(scene, folder, TRAIN_STEPS)
+    config.pipeline.model.support_plane = support_plane
+    trainer, record, ray_bundle, _ = trained_record(config)
+    model = trainer.pipeline.model
     model.eval()
     torch.manual_seed(3)
     with torch.no_grad():
         record["eval_outputs"] = detached(model.get_outputs(ray_bundle))
-    dataset = trainer.pipeline.datamanager.train_dataset
-    rendered = render_camera(model, dataset.cameras, 0, seed=4)
-    record["render"] = rendered
-    metrics, images = model.get_image_metrics_and_images(rendered, {"image": dataset[0]["image"]})
-    record["image_metrics"], record["images"] = detached(metrics), detached(images)
+    record_render(record, trainer)
     trainer.save_checkpoint(TRAIN_STEPS)
     record["config_path"] = str(config.get_base_dir() / "config.yml")
     return record
@@ -149,16 +160,9 @@ def forward_under(model, ray_bundle: RayBundle, seed: int, **settings) -> Dict[s
 
 def material_snapshot(scene: Path, shape_config: Path, folder: Path) -> Dict[str, Any]:
     config = material_config(scene, shape_config, folder)
-    torch.manual_seed(0)
-    trainer = setup_trainer(config)
+    trainer, record, ray_bundle, batch = trained_record(config)
     model = trainer.pipeline.model
-    record: Dict[str, Any] = {"steps": train_steps(trainer, TRAIN_STEPS)}
-    ray_bundle, batch = fixed_batch(trainer, 1)
-    model.train()
-    outputs = forward_under(model, ray_bundle, 2)
-    record["train_outputs"] = detached(outputs)
-    record["train_loss"] = loss_under(model, outputs, batch)
-    record["train_metrics"] = detached(model.get_metrics_dict(outputs, batch))
+    outputs = record["train_outputs"]
     record["loss_metallic_binary_on"] = loss_under(model, outputs, batch, step=model.config.metallic_binary_start_step)
     record["loss_albedo_ceiling_on"] = loss_under(model, outputs, batch, albedo_ceiling_loss_mult=1.0)
     record["loss_diffuse_light_point"] = loss_under(model, outputs, batch, diffuse_light_prior="point")
@@ -167,11 +171,7 @@ def material_snapshot(scene: Path, shape_config: Path, folder: Path) -> Dict[str
         record[f"loss_floor_light_{use}"] = loss_under(model, varied, batch, floor_light_use=use)
     unsplit = forward_under(model, ray_bundle, 2, split_estimate_mult=0.0)
     record["loss_unsplit"] = loss_under(model, unsplit, batch, split_estimate_mult=0.0)
-    dataset = trainer.pipeline.datamanager.train_dataset
-    rendered = render_camera(model, dataset.cameras, 0, seed=4)
-    record["render"] = rendered
-    metrics, images = model.get_image_metrics_and_images(rendered, {"image": dataset[0]["image"]})
-    record["image_metrics"], record["images"] = detached(metrics), detached(images)
+    record_render(record, trainer)
     record["environment_map"] = detached(model.environment_map(16))
     points = torch.linspace(-0.8, 0.8, 30).reshape(10, 3)
     with torch.no_grad():
@@ -223,27 +223,14 @@ def largest_difference(first: Any, second: Any) -> float:
     return 0.0 if first == second else float("inf")
 
 
-STATE_KEYS_MOVED_BY_SPLIT = {
-    "sdf_field.": "geometry.sdf_field.", "far_field.": "geometry.far_field.",
-    "mesh_vertices": "geometry.mesh_vertices", "mesh_faces": "geometry.mesh_faces",
-    "floor_light.support.plane": "geometry.support_plane.plane",
-    "environment_light.": "light.environment.", "indirect_light.": "light.indirect.", "floor_light.": "light.floor.",
-}
-"""Where the Stage II state of the layout before the split by concept (issue 25) sits after it."""
-
-
 def renamed_state(state: Dict[str, torch.Tensor], keys: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """`state` with keys of the old layout renamed to the new one, when `keys` (the other snapshot's) uses it."""
+    """`state` (a nero-material state dict) with the keys of the layout before the split into parts renamed as the
+    model renames them on load, when `keys` (the other snapshot's) uses the new layout."""
     if any(key in keys for key in state):
         return state
-    renamed = {}
-    for key, value in state.items():
-        for old, new in STATE_KEYS_MOVED_BY_SPLIT.items():
-            if key.startswith(old):
-                key = new + key[len(old) :]
-                break
-        renamed[key] = value
-    return renamed
+    from nero_ns.models.nero_material import key_after_split
+
+    return {key_after_split(key): value for key, value in state.items()}
 
 
 def compare(base: Path, new: Path) -> bool:
