@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import random
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -77,6 +78,7 @@ def trained_record(config) -> Tuple[Trainer, Dict[str, Any], RayBundle, Dict]:
     """The trainer of `config` (set up from seed 0) after TRAIN_STEPS steps, the record of those steps and of its
     training outputs on a fixed batch, and that batch."""
     torch.manual_seed(0)
+    random.seed(0)  # nerfstudio's image cache orders the training images with Python's random
     trainer = setup_trainer(config)
     model = trainer.pipeline.model
     record: Dict[str, Any] = {"steps": train_steps(trainer, TRAIN_STEPS)}
