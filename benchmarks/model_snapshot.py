@@ -225,11 +225,9 @@ def largest_difference(first: Any, second: Any) -> float:
     return 0.0 if first == second else float("inf")
 
 
-def renamed_state(state: Dict[str, torch.Tensor], keys: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """`state` (a nero-material state dict) with the keys of the layout before the split into parts renamed as the
-    model renames them on load, when `keys` (the other snapshot's) uses the new layout."""
-    if any(key in keys for key in state):
-        return state
+def renamed_state(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """A nero-material state dict with the keys of the layout before the split into parts (issue 25) renamed, as the
+    model renames them on load."""
     from nero_ns.models.nero_material import key_after_split
 
     return {key_after_split(key): value for key, value in state.items()}
@@ -237,7 +235,8 @@ def renamed_state(state: Dict[str, torch.Tensor], keys: Dict[str, torch.Tensor])
 
 def compare(base: Path, new: Path) -> bool:
     first, second = torch.load(base / "snapshot.pt"), torch.load(new / "snapshot.pt")
-    first["material"]["state_dict"] = renamed_state(first["material"]["state_dict"], second["material"]["state_dict"])
+    for snapshot in (first, second):
+        snapshot["material"]["state_dict"] = renamed_state(snapshot["material"]["state_dict"])
     flat_first = {k: v for k, v in flatten(first).items() if not k.endswith("config_path") and k != "scene"}
     flat_second = {k: v for k, v in flatten(second).items() if not k.endswith("config_path") and k != "scene"}
     ok = True

@@ -21,7 +21,7 @@ from nero_ns.components.grid_lookup import bilinear_lookup
 from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.errors import NeroInputError
 from nero_ns.method_configs import nero_material
-from nero_ns.models.nero_material import NeroMaterialModel, NeroMaterialModelConfig
+from nero_ns.models.nero_material import STATE_MOVED_TO_PARTS, NeroMaterialModel, NeroMaterialModelConfig
 from nero_ns.models.material_priors import floor_prior
 from nero_ns.models.photometric import photometric_loss
 from nero_ns.models.stage_one import load_stage_one
@@ -148,6 +148,31 @@ def test_checkpoint_round_trips_through_eval_setup(trained_run):
     again = loaded.get_outputs_for_camera(camera)
     for name in ("rgb", "albedo", "environment"):
         assert torch.allclose(again[name], reference[name], atol=1e-6), name
+
+
+def test_a_checkpoint_from_before_the_split_into_parts_loads(trained_run):
+    """Stage II checkpoints written before the model was split into its geometry and light hold their weights under
+    the old names (`STATE_MOVED_TO_PARTS`, e.g. `sdf_field.`, `floor_light.support.plane`): they load into the same
+    weights, mesh and support plane."""
+    trained = trained_run["trainer"].pipeline.model
+
+    def old_key(key: str) -> str:
+        moved = [(old, new) for old, new in STATE_MOVED_TO_PARTS if key.startswith(new)]
+        return moved[0][0] + key[len(moved[0][1]) :] if moved else key
+
+    old_state = {old_key(key): value for key, value in trained.state_dict().items()}
+    assert {"sdf_field.variance", "mesh_faces", "floor_light.support.plane", "environment_light.log_texels.0"} <= set(
+        old_state
+    )
+    _, pipeline, _, _ = eval_setup(trained_run["config_path"], test_mode="inference")
+    loaded = pipeline.model
+    with torch.no_grad():
+        loaded.light.environment.mlp.layers[-1].weight.zero_()
+        loaded.geometry.support_plane.set_plane(torch.zeros(4))
+    loaded.load_state_dict(old_state)
+    for name, value in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    assert loaded.geometry.support_plane.has_plane
 
 
 def test_training_resumes_from_the_checkpoint(trained_run, tiny_scene, tmp_path):
