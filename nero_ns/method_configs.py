@@ -11,6 +11,7 @@ from nerfstudio.plugins.types import MethodSpecification
 from nero_ns.datamanagers.nero_datamanager import NeroDataManagerConfig
 from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
 from nero_ns.engine.schedulers import WarmupCosineSchedulerConfig
+from nero_ns.engine.material_trainer import NeroMaterialTrainerConfig
 from nero_ns.engine.trainer import NeroTrainerConfig
 from nero_ns.exporters.ns_export import install_export_commands
 from nero_ns.models.nero_shape import NeroShapeModelConfig
@@ -62,7 +63,7 @@ nero_shape = MethodSpecification(
 
 
 # ---------------------------------------------------------------- Stage II
-from nero_ns.models.nero_material import NeroMaterialModelConfig, NeroMaterialTrainerConfig  # noqa: E402
+from nero_ns.models.nero_material import NeroMaterialModelConfig  # noqa: E402
 
 nero_material = MethodSpecification(
     config=NeroMaterialTrainerConfig(

@@ -19,8 +19,8 @@ from nero_ns.relight.environment import load_environment, to_blender_latlong
 from nero_ns.relight.renderer import Lighting, render_views, scene_description
 from nero_ns.relight.assets import write_attribute_ply
 from nero_ns.synthetic.cameras import look_at_c2w
-from nero_ns.synthetic.envmap import latlong_directions
-from nero_ns.synthetic.render import write_exr
+from nero_ns.io.hdr import write_exr
+from nero_ns.io.latlong import latlong_directions
 
 
 def psnr(first: np.ndarray, second: np.ndarray) -> float:

@@ -8,9 +8,7 @@ from typing import Dict, List, Literal, Tuple, Type
 import torch
 from jaxtyping import Bool, Float
 from nerfstudio.cameras.rays import RayBundle
-from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
 from nerfstudio.model_components.ray_samplers import NeuSSampler
-from nerfstudio.models.base_model import Model, ModelConfig
 from nerfstudio.utils import colormaps
 from torch import Tensor
 from torch.nn import Parameter
@@ -20,9 +18,8 @@ from nero_ns.components.compositing import alphas_from_densities, weights_from_a
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
 from nero_ns.components.sdf_tracing import march_hits_surface
 from nero_ns.components.support_plane import SupportPlane
-from nero_ns.engine.trained_runs import DefaultsForNewFields
-from nero_ns.evaluation.image_metrics import ImageMetrics
-from nero_ns.models.photometric import PhotometricLossKind, linear_target, photometric_loss
+from nero_ns.models.nero_model import NeroModel, NeroModelConfig
+from nero_ns.models.photometric import linear_target, photometric_loss
 from nero_ns.fields.far_field import FarFieldConfig
 from nero_ns.fields.floor_texture import FloorTextureConfig
 from nero_ns.fields.sdf_field import NeroSDFFieldConfig
@@ -38,7 +35,7 @@ def fill_masked(mask: Bool[Tensor, "*mask"], values: Float[Tensor, "count *chann
 
 
 @dataclass
-class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
+class NeroShapeModelConfig(NeroModelConfig):
     """nero-shape model: every part is configurable from the command line."""
 
     _target: Type = field(default_factory=lambda: NeroShapeModel)
@@ -71,8 +68,6 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """Work skipped where it cannot show: inside samples whose compositing weight is below this are not shaded, and
     rays that keep less than this transmittance past the object do not evaluate the far field (each skipped term
     would change the pixel by less than this fraction of its colour). 0 evaluates everything."""
-    photometric_loss: PhotometricLossKind = "charbonnier"
-    """Photometric loss on linear colors."""
     eikonal_loss_mult: float = 0.1
     """Weight of the eikonal loss."""
     sdf_prior_loss_mult: float = 0.1
@@ -118,15 +113,13 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     little of the blob's gain (Stage II albedo 17.3 dB, against 25.5 from step 0; see docs/nero-shape.md)."""
 
 
-class NeroShapeModel(Model):
+class NeroShapeModel(NeroModel):
     """Stage I model: NeuS-style SDF + NeRF++ far field composited together, shaded with NeRO's split-sum."""
 
     config: NeroShapeModelConfig
 
     def populate_modules(self) -> None:
         super().populate_modules()
-        metadata = self.kwargs.get("metadata") or {}
-        self.inputs_are_srgb = metadata.get("color_space", "srgb") == "srgb"
         self.sdf_field = self.config.sdf_field.setup()
         feature_dim = self.config.sdf_field.feature_dim
         if self.config.shading == "nero":
@@ -145,10 +138,8 @@ class NeroShapeModel(Model):
         self.outside_sampler = InverseDistanceSampler(num_samples=self.config.num_outside_samples)
         self.support_plane = SupportPlane()
         if self.config.support_plane or self.config.cut_at_floor:
-            self.support_plane.fit(metadata.get("points3D_xyz"))
+            self.support_plane.fit(self.metadata.get("points3D_xyz"))
         self.floor_texture = self.config.floor_texture.setup()
-        self.image_metrics = ImageMetrics()
-        self.step = 0
 
     # ------------------------------------------------------------------ optimization
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
@@ -159,15 +150,9 @@ class NeroShapeModel(Model):
             "floor": list(self.floor_texture.parameters()),
         }
 
-    def get_training_callbacks(
-        self, training_callback_attributes: TrainingCallbackAttributes
-    ) -> List[TrainingCallback]:
-        def set_step(step: int) -> None:
-            self.step = step
-            self.sdf_field.set_step(step)
-
-        before_each_step = [TrainingCallbackLocation.BEFORE_TRAIN_ITERATION]
-        return [TrainingCallback(before_each_step, update_every_num_iters=1, func=set_step)]
+    def set_step(self, step: int) -> None:
+        super().set_step(step)
+        self.sdf_field.set_step(step)
 
     def cos_anneal_ratio(self) -> float:
         """NeuS cosine annealing: 0 at the start, 1 (the true cosine) after cos_anneal_steps; 1 outside training."""
@@ -372,8 +357,8 @@ class NeroShapeModel(Model):
         return torch.relu(-self.sdf_field.get_sdf(directions * radii)).mean()
 
     def get_metrics_dict(self, outputs, batch) -> Dict[str, Tensor]:
-        image = batch["image"].to(self.device)[..., :3]
-        metrics = {"psnr": self.image_metrics.psnr(outputs["rgb"], image), "inv_s": self.sdf_field.inv_s().detach()}
+        metrics = super().get_metrics_dict(outputs, batch)
+        metrics["inv_s"] = self.sdf_field.inv_s().detach()
         if "occlusion_label" in outputs and outputs["occlusion_label"].numel() > 0:
             metrics["occluded_fraction"] = outputs["occlusion_label"].mean()
         return metrics
@@ -381,12 +366,8 @@ class NeroShapeModel(Model):
     def get_image_metrics_and_images(
         self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]
     ) -> Tuple[Dict[str, float], Dict[str, Tensor]]:
-        image = batch["image"].to(self.device)[..., :3]
-        metrics = self.image_metrics.compare(outputs["rgb"], image)
-        images = {
-            "img": torch.cat([image, outputs["rgb"]], dim=1),
-            "normal": outputs["normal"],
-            "accumulation": colormaps.apply_colormap(outputs["accumulation"]),
-            "depth": colormaps.apply_depth_colormap(outputs["depth"], accumulation=outputs["accumulation"]),
-        }
+        metrics, images = super().get_image_metrics_and_images(outputs, batch)
+        images["normal"] = outputs["normal"]
+        images["accumulation"] = colormaps.apply_colormap(outputs["accumulation"])
+        images["depth"] = colormaps.apply_depth_colormap(outputs["depth"], accumulation=outputs["accumulation"])
         return metrics, images

@@ -1,6 +1,6 @@
 """Environment maps for relighting: read any lat-long image as linear radiance, rotate it about the up axis.
 
-Every map follows `nero_ns.synthetic.envmap.ENVMAP_CONVENTION` (world z-up, phi = atan2(x, y)); Mitsuba places it
+Every map follows `nero_ns.io.latlong.ENVMAP_CONVENTION` (world z-up, phi = atan2(x, y)); Mitsuba places it
 with `ENVMAP_TO_WORLD`. Rotating the environment by an angle moves the light that came from direction d to
 R_z(angle) d (counter-clockwise seen from above).
 """
@@ -14,9 +14,9 @@ import numpy as np
 from jaxtyping import Float
 
 from nero_ns.colors import srgb_to_linear
-from nero_ns.datamanagers.nero_dataset import is_hdr_image, read_hdr_image
 from nero_ns.errors import NeroInputError
-from nero_ns.synthetic.envmap import ENVMAP_TO_WORLD, sample_latlong
+from nero_ns.io.hdr import is_hdr_image, read_hdr_image
+from nero_ns.io.latlong import ENVMAP_TO_WORLD, sample_latlong
 
 LDR_SUFFIXES = (".png", ".jpg", ".jpeg")
 """Environment images taken as sRGB and decoded to linear radiance."""
