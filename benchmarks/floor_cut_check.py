@@ -23,8 +23,9 @@ from common import markdown_table, print_table, run_record, write_results
 
 from nero_ns.components.support_plane import find_support_plane
 from nero_ns.datamanagers.normalization import denormalize_points, normalize_points
-from nero_ns.evaluation.geometry import geometry_metrics, load_mesh
+from nero_ns.evaluation.geometry import geometry_metrics
 from nero_ns.exporters.mesh_export import clean_mesh
+from nero_ns.io.meshes import load_mesh
 
 
 @dataclass

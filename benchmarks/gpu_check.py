@@ -67,9 +67,10 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from nero_ns.engine.trainer import TIME_CHECKPOINTS_FILE  # noqa: E402
-from nero_ns.evaluation.geometry import geometry_metrics, load_mesh  # noqa: E402
+from nero_ns.evaluation.geometry import geometry_metrics  # noqa: E402
 from nero_ns.exporters import mesh_export  # noqa: E402
 from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh  # noqa: E402
+from nero_ns.io.meshes import load_mesh  # noqa: E402
 from nero_ns.fields.sdf_field import NeroSDFField, NeroSDFFieldConfig  # noqa: E402
 from nero_ns.method_configs import nero_shape  # noqa: E402
 

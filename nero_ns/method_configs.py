@@ -5,15 +5,16 @@ from __future__ import annotations
 import torch
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
-from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from nero_ns.datamanagers.nero_datamanager import NeroDataManagerConfig
 from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
 from nero_ns.engine.schedulers import WarmupCosineSchedulerConfig
+from nero_ns.engine.material_trainer import NeroMaterialTrainerConfig
 from nero_ns.engine.trainer import NeroTrainerConfig
 from nero_ns.exporters.ns_export import install_export_commands
 from nero_ns.models.nero_shape import NeroShapeModelConfig
+from nero_ns.viewer.pipeline import MaterialPipelineConfig, ShapePipelineConfig
 
 # `ns-export nero-mesh`: nerfstudio's exporter has a fixed list of subcommands; see nero_ns/exporters/ns_export.py.
 install_export_commands()
@@ -33,7 +34,7 @@ nero_shape = MethodSpecification(
         max_num_iterations=3000,
         mixed_precision=False,
         machine=this_machine(),
-        pipeline=VanillaPipelineConfig(
+        pipeline=ShapePipelineConfig(
             # 1024 rays per step: fewer rays (512 throughout, or for the first 600 steps) form the shape sooner in the
             # first 5 minutes on 2 CPU cores but end worse from 10 minutes on (docs/stage-one-speed.md).
             datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig(), train_num_rays_per_batch=1024),
@@ -62,7 +63,7 @@ nero_shape = MethodSpecification(
 
 
 # ---------------------------------------------------------------- Stage II
-from nero_ns.models.nero_material import NeroMaterialModelConfig, NeroMaterialTrainerConfig  # noqa: E402
+from nero_ns.models.nero_material import NeroMaterialModelConfig  # noqa: E402
 
 nero_material = MethodSpecification(
     config=NeroMaterialTrainerConfig(
@@ -74,7 +75,7 @@ nero_material = MethodSpecification(
         max_num_iterations=2000,
         mixed_precision=False,
         machine=this_machine(),
-        pipeline=VanillaPipelineConfig(
+        pipeline=MaterialPipelineConfig(
             datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig()),
             model=NeroMaterialModelConfig(eval_num_rays_per_chunk=1024),
         ),

@@ -15,7 +15,7 @@ from nero_ns.colors import linear_to_srgb, srgb_to_linear
 from nero_ns.errors import NeroInputError
 from nero_ns.evaluation.alignment import per_channel_scale
 from nero_ns.evaluation.cli import EVALUATION_COMMANDS
-from nero_ns.evaluation.image_metrics import ImageMetrics
+from nero_ns.components.image_metrics import ImageMetrics
 from nero_ns.evaluation.images import compare_images, match_images
 from nero_ns.evaluation.materials import material_metrics
 from nero_ns.evaluation.relighting import evaluate_relighting

@@ -12,7 +12,8 @@ import pytest
 import trimesh
 
 from nero_ns.errors import NeroInputError
-from nero_ns.evaluation.geometry import geometry_metrics, load_mesh
+from nero_ns.evaluation.geometry import geometry_metrics
+from nero_ns.io.meshes import load_mesh
 
 UNIT_SPHERE = trimesh.creation.icosphere(subdivisions=5, radius=1.0)
 LARGER_SPHERE = trimesh.creation.icosphere(subdivisions=5, radius=1.1)

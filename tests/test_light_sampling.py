@@ -11,7 +11,7 @@ from test_mc_shading import quadrature
 from nero_ns.components.light_sampling import LatLongLightSampler
 from nero_ns.components.mc_shading import monte_carlo_shade, unit_square_samples
 from nero_ns.models.photometric import photometric_loss, split_estimate_loss
-from nero_ns.synthetic.envmap import latlong_directions
+from nero_ns.io.latlong import latlong_directions
 
 F64 = torch.float64
 SUN = torch.nn.functional.normalize(torch.tensor([0.3, 0.2, 0.9], dtype=F64), dim=0)

@@ -30,10 +30,11 @@ from nerfstudio.data.dataparsers.base_dataparser import DataparserOutputs
 from nero_ns.colors import linear_to_srgb
 from nero_ns.errors import NeroInputError
 from nero_ns.exporters.materials_export import MaterialExportOptions, check_material_options, export_materials
-from nero_ns.exporters.mesh_export import GLTF_FROM_INPUT, MeshExportOptions, rotated
+from nero_ns.exporters.mesh_export import MeshExportOptions
 from nero_ns.exporters.nero_materials import check_material_run
 from nero_ns.exporters.texture_baking import CONSERVATIVE_MARGIN, dilate, rasterize_uv, splat_texels, unwrap_uv
-from nero_ns.synthetic.envmap import latlong_directions
+from nero_ns.io.latlong import latlong_directions
+from nero_ns.io.meshes import GLTF_FROM_INPUT, rotated
 
 RADIUS = 0.5
 TRANSLATION = torch.tensor([0.3, -0.2, 0.1])

@@ -16,8 +16,9 @@ from nerfstudio.data.dataparsers.base_dataparser import DataparserOutputs
 
 from nero_ns.errors import NeroInputError
 from nero_ns.evaluation.geometry import geometry_metrics
-from nero_ns.exporters.marching_cubes import extract_sdf_mesh
-from nero_ns.exporters.mesh_export import GLTF_FROM_INPUT, MeshExportOptions, export_mesh, rotated, write_mesh
+from nero_ns.components.marching_cubes import extract_sdf_mesh
+from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh, write_mesh
+from nero_ns.io.meshes import GLTF_FROM_INPUT, rotated
 
 CPU = torch.device("cpu")
 

@@ -21,10 +21,11 @@ from nero_ns.components.grid_lookup import bilinear_lookup
 from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.errors import NeroInputError
 from nero_ns.method_configs import nero_material
-from nero_ns.models.nero_material import NeroMaterialModel, NeroMaterialModelConfig
+from nero_ns.models.nero_material import STATE_MOVED_TO_PARTS, NeroMaterialModel, NeroMaterialModelConfig
+from nero_ns.models.material_priors import floor_prior
 from nero_ns.models.photometric import photometric_loss
 from nero_ns.models.stage_one import load_stage_one
-from nero_ns.synthetic.envmap import latlong_directions
+from nero_ns.io.latlong import latlong_directions
 from test_stage_one_loading import write_stage_one_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -103,7 +104,7 @@ def test_training_lowers_the_foreground_error_with_geometry_frozen(trained_run):
     model = trained_run["trainer"].pipeline.model
     stage_one, _, _ = load_stage_one(trained_run["shape_config"])
     for name, value in stage_one.sdf_field.state_dict().items():
-        assert torch.equal(model.sdf_field.state_dict()[name], value), name
+        assert torch.equal(model.geometry.sdf_field.state_dict()[name], value), name
     assert set(model.get_param_groups()) == {"materials", "lights", "environment_texels", "floor"}
 
 
@@ -137,8 +138,8 @@ def test_checkpoint_round_trips_through_eval_setup(trained_run):
     _, pipeline, checkpoint, step = eval_setup(trained_run["config_path"], test_mode="inference")
     loaded = pipeline.model
     assert isinstance(loaded, NeroMaterialModel) and step == TRAIN_STEPS - 1 and checkpoint.is_file()
-    assert torch.equal(loaded.mesh_faces, trained.mesh_faces)
-    assert torch.equal(loaded.mesh_vertices, trained.mesh_vertices)
+    assert torch.equal(loaded.geometry.mesh_faces, trained.geometry.mesh_faces)
+    assert torch.equal(loaded.geometry.mesh_vertices, trained.geometry.mesh_vertices)
     for name, value in trained.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value), name
     reference = render(trained, trained_run["trainer"].pipeline, 2, seed=3)
@@ -147,6 +148,31 @@ def test_checkpoint_round_trips_through_eval_setup(trained_run):
     again = loaded.get_outputs_for_camera(camera)
     for name in ("rgb", "albedo", "environment"):
         assert torch.allclose(again[name], reference[name], atol=1e-6), name
+
+
+def test_a_checkpoint_from_before_the_split_into_parts_loads(trained_run):
+    """Stage II checkpoints written before the model was split into its geometry and light hold their weights under
+    the old names (`STATE_MOVED_TO_PARTS`, e.g. `sdf_field.`, `floor_light.support.plane`): they load into the same
+    weights, mesh and support plane."""
+    trained = trained_run["trainer"].pipeline.model
+
+    def old_key(key: str) -> str:
+        moved = [(old, new) for old, new in STATE_MOVED_TO_PARTS if key.startswith(new)]
+        return moved[0][0] + key[len(moved[0][1]) :] if moved else key
+
+    old_state = {old_key(key): value for key, value in trained.state_dict().items()}
+    assert {"sdf_field.variance", "mesh_faces", "floor_light.support.plane", "environment_light.log_texels.0"} <= set(
+        old_state
+    )
+    _, pipeline, _, _ = eval_setup(trained_run["config_path"], test_mode="inference")
+    loaded = pipeline.model
+    with torch.no_grad():
+        loaded.light.environment.mlp.layers[-1].weight.zero_()
+        loaded.geometry.support_plane.set_plane(torch.zeros(4))
+    loaded.load_state_dict(old_state)
+    for name, value in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    assert loaded.geometry.support_plane.has_plane
 
 
 def test_training_resumes_from_the_checkpoint(trained_run, tiny_scene, tmp_path):
@@ -159,7 +185,7 @@ def test_training_resumes_from_the_checkpoint(trained_run, tiny_scene, tmp_path)
     assert trainer._start_step == TRAIN_STEPS
     assert bool(trainer.pipeline.model.warm_started)  # the resumed run does not fit to Stage I again
     trained = trained_run["trainer"].pipeline.model
-    assert torch.equal(trainer.pipeline.model.mesh_faces, trained.mesh_faces)
+    assert torch.equal(trainer.pipeline.model.geometry.mesh_faces, trained.geometry.mesh_faces)
     weights = trainer.pipeline.model.material_field.mlp.layers[-1].weight
     assert torch.equal(weights, trained.material_field.mlp.layers[-1].weight)
     start = weights.detach().clone()
@@ -178,23 +204,25 @@ def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run
     floor_point = normalize_points(
         torch.tensor([0.0, 0.0, floor_height]), outputs.dataparser_transform, float(outputs.dataparser_scale)
     )
-    floor = model.floor_light
-    assert floor.support.has_plane and floor.has_visibility
-    normal, offset = floor.support.plane[:3], floor.support.plane[3]
+    floor, support, geometry = model.light.floor, model.geometry.support_plane, model.geometry
+    assert support.has_plane and floor.has_visibility
+    normal, offset = support.plane[:3], support.plane[3]
     assert float(normal[2]) > 0.99 and abs(float(normal @ floor_point + offset)) < 0.02
+    stage_one, _, _ = load_stage_one(trained_run["shape_config"])
+    assert torch.equal(support.plane, stage_one.support_plane.plane)  # Stage I's plane, not fitted again
     above_floor = -(offset - 0.05) * normal + torch.tensor([1.5, 0.0, 0.0])
     down = -normal
-    assert bool(floor.support.intersect(above_floor[None], down[None])[0][0])
-    assert not bool(model.raycaster.occluded(above_floor[None], down[None])[0])
-    assert not bool(floor.support.intersect(above_floor[None], normal[None])[0][0])
-    heights = model.raycaster_vertices() @ normal + offset
+    assert bool(support.intersect(above_floor[None], down[None])[0][0])
+    assert not bool(geometry.raycaster.occluded(above_floor[None], down[None])[0])
+    assert not bool(support.intersect(above_floor[None], normal[None])[0][0])
+    heights = geometry.raycaster_vertices() @ normal + offset
     assert float(heights.min()) > -0.01  # the ray-casting mesh is cut at the floor
     # Which light, going down: beside the object, the floor; from above the object, the object.
     above_object = 3.0 * normal
-    blocked, on_floor, _ = model.light_sources(torch.stack([above_floor, above_object]), down.expand(2, 3))
+    blocked, on_floor, _ = model.light.sources(torch.stack([above_floor, above_object]), down.expand(2, 3), geometry)
     assert on_floor.tolist() == [True, False] and blocked.tolist() == [False, True]
     foot, aside = -offset * normal, -offset * normal + torch.tensor([2.5, 0.0, 0.0])
-    coordinates = floor.texture_coordinates(floor.support, torch.stack([foot, aside]))
+    coordinates = floor.texture_coordinates(support, torch.stack([foot, aside]))
     visibility = bilinear_lookup(floor.sky_visibility, coordinates)[:, 0]
     assert float(visibility[0]) < 0.6 < 0.9 < float(visibility[1])
     before, after = trained_run["floor_loss"]
@@ -208,15 +236,16 @@ def test_environment_map_shows_the_floor_light_below_the_floor(trained_run):
     model = trained_run["trainer"].pipeline.model
     height = 16
     exported = model.environment_map(height)
-    learned = model.environment_light.environment_map(height)
+    learned = model.light.environment.environment_map(height)
     directions = torch.as_tensor(latlong_directions(height, 2 * height), dtype=torch.float32)
-    normal, offset = model.floor_light.support.plane[:3], model.floor_light.support.plane[3]
+    support = model.geometry.support_plane
+    normal, offset = support.plane[:3], support.plane[3]
     toward_floor = directions @ normal
     up, down = toward_floor > 0.05, toward_floor < -0.05
     assert torch.equal(exported[up], learned[up])
     feet = directions[down] * (-offset / toward_floor[down])[:, None]
     with torch.no_grad():
-        floor_radiance = model.floor_light(feet)
+        floor_radiance = model.light.floor(support, feet)
     assert torch.allclose(exported[down], floor_radiance, rtol=1e-4, atol=1e-6)
     assert float((exported[down] - learned[down]).abs().max()) > 1e-2
 
@@ -226,7 +255,7 @@ def test_floor_directions_take_the_indirect_light_or_the_floor_light(trained_run
     indirect light; 'prior' adds in training the prior's error against the floor light; 'direct' gives the floor
     light itself."""
     model = trained_run["trainer"].pipeline.model
-    support = model.floor_light.support
+    light, geometry, support = model.light, model.geometry, model.geometry.support_plane
     normal, offset = support.plane[:3], support.plane[3]
     angles = torch.linspace(0.0, 2.0 * torch.pi, 9)[:-1]
     ring = torch.stack([torch.cos(angles), torch.sin(angles), torch.zeros_like(angles)], dim=-1)
@@ -236,20 +265,22 @@ def test_floor_directions_take_the_indirect_light_or_the_floor_light(trained_run
     model.train()
     try:
         with torch.no_grad():
-            radiance, sky, floor_prior = model.incident_light(points, down)
-            indirect = model.indirect_light(points, down)
-            floor = model.floor_light(points - 0.05 * normal)
-        assert not bool(sky.any()) and torch.allclose(radiance, indirect) and floor_prior is None
+            incident = light.incident(points, down, geometry)
+            indirect = light.indirect(points, down)
+            floor = light.floor(support, points - 0.05 * normal)
+        assert not bool(incident.sky.any()) and torch.allclose(incident.radiance, indirect)
+        assert incident.floor_pair is None
         model.config.floor_light_use = "prior"
         with torch.no_grad():
-            radiance, _, floor_prior = model.incident_light(points, down)
+            incident = light.incident(points, down, geometry)
+        assert torch.allclose(incident.radiance, indirect) and incident.floor_pair is not None
+        prior = floor_prior(incident.floor_pair, model.config.photometric_loss)
         expected = photometric_loss(indirect, floor, model.config.photometric_loss)
-        assert torch.allclose(radiance, indirect)
-        assert floor_prior is not None and float(floor_prior) > 0 and torch.isclose(floor_prior, expected)
+        assert float(prior) > 0 and torch.isclose(prior, expected)
         model.config.floor_light_use = "direct"
         with torch.no_grad():
-            radiance, _, floor_prior = model.incident_light(points, down)
-        assert floor_prior is None and torch.allclose(radiance, floor, atol=1e-6)
+            incident = light.incident(points, down, geometry)
+        assert incident.floor_pair is None and torch.allclose(incident.radiance, floor, atol=1e-6)
         assert not torch.allclose(floor, indirect, atol=1e-3)
     finally:
         model.config.floor_light_use = "indirect"
@@ -261,7 +292,7 @@ def test_camera_rays_see_the_floor_light_inside_the_sphere_and_the_far_field_bey
     and meet the floor there show the floor light; those meeting it outside the sphere keep the far field."""
     model = trained_run["trainer"].pipeline.model
     model.eval()
-    support = model.floor_light.support
+    support = model.geometry.support_plane
     normal, offset = support.plane[:3], support.plane[3]
     angles = torch.linspace(0.0, 2.0 * torch.pi, 25)[:-1]
     ring = torch.stack([torch.cos(angles), torch.sin(angles), torch.zeros_like(angles)], dim=-1)
@@ -275,9 +306,9 @@ def test_camera_rays_see_the_floor_light_inside_the_sphere_and_the_far_field_bey
     )
     with torch.no_grad():
         rgb = model.get_outputs(rays)["rgb_linear"]
-        _, hit, _, _ = model.raycaster.first_hit(origins, directions)
-        floor_light = model.floor_light(targets)
-        far_field = model._far_field_background(rays)
+        _, hit, _, _ = model.geometry.raycaster.first_hit(origins, directions)
+        floor_light = model.light.floor(support, targets)
+        far_field = model.geometry.far_field_radiance(rays)
     inside = (targets.norm(dim=-1) < 1.0) & ~hit
     outside = (targets.norm(dim=-1) > 1.0) & ~hit
     assert int(inside.sum()) >= 6 and int(outside.sum()) >= 6, (int(inside.sum()), int(outside.sum()))
@@ -290,20 +321,22 @@ def test_a_floor_through_the_object_cuts_it_and_lights_its_base(trained_run):
     """With the floor moved up through the tiny model's sphere, the ray-casting mesh stops at it, and going down
     from the lowest downward-facing vertices the floor comes first (the flat base lies on it)."""
     model = trained_run["trainer"].pipeline.model
-    raycaster, model._raycaster = model._raycaster, None  # Open3D scenes do not deep-copy
+    raycaster, model.geometry._raycaster = model.geometry._raycaster, None  # Open3D scenes do not deep-copy
     try:
         cut = copy.deepcopy(model)
     finally:
-        model._raycaster = raycaster
+        model.geometry._raycaster = raycaster
     normal = torch.tensor([0.0, 0.0, 1.0])
-    cut.floor_light.set_plane(torch.cat([normal, torch.tensor([0.3])]))
-    cut.mesh_vertices, cut.mesh_faces = torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.long)
-    heights = cut.raycaster_vertices() @ normal + 0.3
+    geometry = cut.geometry
+    geometry.support_plane.set_plane(torch.cat([normal, torch.tensor([0.3])]))
+    geometry.mesh_vertices, geometry.mesh_faces = torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.long)
+    cut.light.floor.sky_visibility.fill_(-1.0)  # ray cast again from the new plane and mesh
+    heights = geometry.raycaster_vertices() @ normal + 0.3
     assert abs(float(heights.min())) < 0.01
-    lowest = (heights > 0.01) & (heights < 0.1) & (cut.raycaster.vertex_normals @ normal < -0.3)
+    lowest = (heights > 0.01) & (heights < 0.1) & (geometry.raycaster.vertex_normals @ normal < -0.3)
     assert int(lowest.sum()) > 3
-    points = cut.raycaster_vertices()[lowest]
-    blocked, on_floor, _ = cut.light_sources(points, -normal.expand_as(points))
+    points = geometry.raycaster_vertices()[lowest]
+    blocked, on_floor, _ = cut.light.sources(points, -normal.expand_as(points), geometry)
     assert bool(on_floor.all()) and not bool(blocked.any())
 
 
@@ -450,9 +483,9 @@ def test_split_estimate_shades_each_hit_twice_and_needs_even_counts(trained_run)
         # Independent samples: the halves differ on the object, and agree off it (far field, floor).
         assert (halves[hit, 0] - halves[hit, 1]).abs().mean() > 1e-3
         assert torch.equal(halves[~hit, 0], halves[~hit, 1])
-        model.environment_light.zero_grad()
+        model.light.environment.zero_grad()
         model.get_loss_dict(outputs, batch)["rgb_loss"].backward()
-        assert model.environment_light.log_texels[0].grad.abs().sum() > 0
+        assert model.light.environment.log_texels[0].grad.abs().sum() > 0
         model.eval()
         with torch.no_grad():
             assert "rgb_linear_halves" not in model(ray_bundle)
@@ -551,8 +584,8 @@ def test_finetune_geometry_trains_the_sdf_with_its_own_group(trained_run, tiny_s
     model = trainer.pipeline.model
     assert set(trainer.optimizers.optimizers) == {"materials", "lights", "environment_texels", "floor", "geometry"}
     watched = {
-        "sdf": model.sdf_field.layers[0].weight,
-        "environment": model.environment_light.mlp.layers[-1].weight,
+        "sdf": model.geometry.sdf_field.layers[0].weight,
+        "environment": model.light.environment.mlp.layers[-1].weight,
         "materials": model.material_field.mlp.layers[-1].weight,
     }
     start = {name: value.detach().clone() for name, value in watched.items()}

@@ -9,7 +9,7 @@ import torch
 import trimesh
 
 from nero_ns.components.support_plane import SupportPlane, find_support_plane
-from nero_ns.exporters.marching_cubes import extract_sdf_mesh
+from nero_ns.components.marching_cubes import extract_sdf_mesh
 
 FLOOR = torch.tensor([0.0, 0.0, 1.0, 1.0])  # z = -1, normal up
 

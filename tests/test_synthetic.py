@@ -21,7 +21,7 @@ from nero_ns.errors import NeroInputError
 from nero_ns.synthetic import generate_scene
 from nero_ns.synthetic.cameras import PinholeIntrinsics, look_at_c2w
 from nero_ns.synthetic.cli import entrypoint
-from nero_ns.synthetic.envmap import sample_latlong
+from nero_ns.io.latlong import sample_latlong
 from nero_ns.synthetic.render import SceneLayout, render_view, shaded_scene, variant_works
 
 SPLIT_FOLDERS = ("", "gt/test", "gt/relight")

@@ -12,7 +12,8 @@ backward (`nero_ns/fields/sdf_field.py`).
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, Literal, Optional, Tuple
 
 import torch
 from jaxtyping import Float
@@ -22,6 +23,35 @@ from torch import Tensor, nn
 
 from nero_ns.components.hash_grid_cpu import hash_grid_cpu, kernel_applies
 from nero_ns.console import report_missing_tinycudann
+
+HashImplementation = Literal["tcnn", "torch"]
+
+
+@dataclass
+class HashGridOptions:
+    """Options of a field's hash grid: its config inherits them, and may give them other defaults."""
+
+    num_levels: int = 12
+    """Hash grid levels (each costs eight table look-ups per sample and its backward pass)."""
+    min_res: int = 16
+    """Coarsest hash grid resolution."""
+    max_res: int = 512
+    """Finest hash grid resolution."""
+    log2_hashmap_size: int = 15
+    """log2 of the hash table size per level (smaller is faster on a CPU)."""
+    features_per_level: int = 2
+    """Features per hash grid level."""
+    hash_implementation: HashImplementation = "tcnn"
+    """Hash grid backend: tcnn when importable, otherwise our PyTorch grid (any device, and the only one that gives
+    an SDF's gradient analytically); torch forces the latter."""
+
+    def grid_sizes(self) -> Dict[str, int]:
+        """The grid's sizes, as `build_hash_grid` and `CoarseToFineHashGrid` take them."""
+        return {
+            "num_levels": self.num_levels, "min_res": self.min_res, "max_res": self.max_res,
+            "log2_hashmap_size": self.log2_hashmap_size, "features_per_level": self.features_per_level,
+        }
+
 
 # Instant-NGP's spatial hash: coordinates times these primes, combined by xor.
 _HASH_PRIMES = (1, 2654435761, 805459861)

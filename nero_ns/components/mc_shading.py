@@ -14,7 +14,8 @@ material and light are unbiased estimates of the derivatives of the integral.
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from jaxtyping import Bool, Float
@@ -41,33 +42,39 @@ VisibilityFn = Callable[[SampleVectors, SampleVectors], Bool[Tensor, "*bs num_sa
 """visibility_fn(points, directions) -> True where the light from that direction reaches the point."""
 
 
-def monte_carlo_shade(
+@dataclass
+class LightSamples:
+    """Light directions drawn for shading points, with what `shade_samples` needs to weigh them."""
+
+    points: SampleVectors
+    """The shading points, repeated for each of their samples."""
+    directions: SampleVectors
+    """Unit directions away from the surface: cosine samples first, then GGX, then those of the light sampler."""
+    view: Float[Tensor, "*bs 1 3"]
+    """The view directions, bent up to the shading horizon where they fall below it."""
+    weight_over_pdf: Float[Tensor, "*bs num_samples 1"]
+    """Each sample's MIS weight over its pdf (counts folded in); detached."""
+    counts: Tuple[int, ...]
+    """Samples per strategy drawn (cosine, GGX and, when there are any, light sampler)."""
+    num_estimates: int
+    """Independent estimates the samples are split into (`shade_samples`)."""
+
+
+def draw_light_samples(
     points: Float[Tensor, "*bs 3"],
     normals: Float[Tensor, "*bs 3"],
     view_dirs: Float[Tensor, "*bs 3"],
-    base_color: Float[Tensor, "*bs 3"],
     roughness: Float[Tensor, "*bs 1"],
-    metallic: Float[Tensor, "*bs 1"],
-    light_fn: LightFn,
     num_diffuse: int,
     num_specular: int,
-    visibility_fn: Optional[VisibilityFn] = None,
     generator: Optional[torch.Generator] = None,
     stratified: bool = True,
     light_sampler: Optional[LatLongLightSampler] = None,
     num_light: int = 0,
     num_estimates: int = 1,
-) -> Dict[str, Float[Tensor, "*bs 3"]]:
-    """Outgoing radiance toward `view_dirs` (unit, toward the camera) as dict(rgb, diffuse, specular), and with
-    `num_estimates` > 1 also "estimates" (*bs, num_estimates, 3): the samples split into that many independent,
-    separately stratified estimates of rgb (each count must divide by it), whose mean is rgb.
-
-    `light_fn` and `visibility_fn` are called once each on all num_diffuse + num_specular (+ num_light) samples per
-    point (cosine samples first, then GGX, then those of `light_sampler`). Occluded samples get zero radiance (hard
-    shadows); for NeRO's indirect light, leave `visibility_fn` None and decide inside `light_fn`. Views below the
-    shading horizon are bent up to it. `generator` must live on the device of `points`. With `stratified`, each
-    strategy's uniforms are jittered on a grid (`unit_square_samples`), else drawn independently.
-    """
+) -> LightSamples:
+    """`num_diffuse` cosine-weighted, `num_specular` GGX visible-normal and `num_light` light-sampler directions per
+    shading point, with their MIS weights (see `monte_carlo_shade`)."""
     num_light = num_light if light_sampler is not None else 0
     counts = (num_diffuse, num_specular, num_light)
     if min(counts) < 0 or num_diffuse + num_specular == 0 or any(count % num_estimates for count in counts):
@@ -105,27 +112,77 @@ def monte_carlo_shade(
             pdfs.append(num_light * light_sampler.pdf(directions))
         weight_over_pdf = power_heuristic_over_pdf(torch.cat(pdfs, dim=-1), counts[: len(pdfs)])
     sample_points = points[..., None, :].expand(*batch_shape, directions.shape[-2], 3)
-    radiance = light_fn(directions, sample_points)
-    if visibility_fn is not None:
-        radiance = radiance * visibility_fn(sample_points, directions)[..., None].to(radiance.dtype)
+    return LightSamples(sample_points, directions, view, weight_over_pdf, counts[: len(strategies)], num_estimates)
+
+
+def shade_samples(
+    samples: LightSamples,
+    normals: Float[Tensor, "*bs 3"],
+    radiance: SampleVectors,
+    base_color: Float[Tensor, "*bs 3"],
+    roughness: Float[Tensor, "*bs 1"],
+    metallic: Float[Tensor, "*bs 1"],
+) -> Dict[str, Float[Tensor, "*bs 3"]]:
+    """Outgoing radiance toward the view as dict(rgb, diffuse, specular) from the `radiance` arriving along each
+    sample's direction, and with several estimates also "estimates" (see `monte_carlo_shade`)."""
     diffuse, specular = cook_torrance_brdf(
-        normal, view, directions, base_color[..., None, :], roughness[..., None, :], metallic[..., None, :]
+        normals[..., None, :], samples.view, samples.directions, base_color[..., None, :], roughness[..., None, :],
+        metallic[..., None, :],
     )
-    diffuse = diffuse * radiance * weight_over_pdf
-    specular = specular * radiance * weight_over_pdf
+    diffuse = diffuse * radiance * samples.weight_over_pdf
+    specular = specular * radiance * samples.weight_over_pdf
     shading = {"diffuse": diffuse.sum(dim=-2), "specular": specular.sum(dim=-2)}
     shading["rgb"] = shading["diffuse"] + shading["specular"]
+    num_estimates = samples.num_estimates
     if num_estimates > 1:
         # Each estimate has 1/num_estimates of every strategy's samples: the same MIS weights (the power heuristic
         # does not change when all counts are scaled alike), num_estimates times the weight over pdf.
         estimate_of_sample = torch.cat([
-            torch.arange(num_estimates, device=points.device).repeat_interleave(count // num_estimates)
-            for count in counts[: len(strategies)]
+            torch.arange(num_estimates, device=radiance.device).repeat_interleave(count // num_estimates)
+            for count in samples.counts
         ])
         contributions = (diffuse + specular) * num_estimates
-        estimates = contributions.new_zeros(*batch_shape, num_estimates, 3)
+        estimates = contributions.new_zeros(*contributions.shape[:-2], num_estimates, 3)
         shading["estimates"] = estimates.index_add(-2, estimate_of_sample, contributions)
     return shading
+
+
+def monte_carlo_shade(
+    points: Float[Tensor, "*bs 3"],
+    normals: Float[Tensor, "*bs 3"],
+    view_dirs: Float[Tensor, "*bs 3"],
+    base_color: Float[Tensor, "*bs 3"],
+    roughness: Float[Tensor, "*bs 1"],
+    metallic: Float[Tensor, "*bs 1"],
+    light_fn: LightFn,
+    num_diffuse: int,
+    num_specular: int,
+    visibility_fn: Optional[VisibilityFn] = None,
+    generator: Optional[torch.Generator] = None,
+    stratified: bool = True,
+    light_sampler: Optional[LatLongLightSampler] = None,
+    num_light: int = 0,
+    num_estimates: int = 1,
+) -> Dict[str, Float[Tensor, "*bs 3"]]:
+    """Outgoing radiance toward `view_dirs` (unit, toward the camera) as dict(rgb, diffuse, specular), and with
+    `num_estimates` > 1 also "estimates" (*bs, num_estimates, 3): the samples split into that many independent,
+    separately stratified estimates of rgb (each count must divide by it), whose mean is rgb.
+
+    `light_fn` and `visibility_fn` are called once each on all num_diffuse + num_specular (+ num_light) samples per
+    point (cosine samples first, then GGX, then those of `light_sampler`). Occluded samples get zero radiance (hard
+    shadows); for NeRO's indirect light, leave `visibility_fn` None and decide inside `light_fn`. Views below the
+    shading horizon are bent up to it. `generator` must live on the device of `points`. With `stratified`, each
+    strategy's uniforms are jittered on a grid (`unit_square_samples`), else drawn independently. A caller that
+    needs more of the light than its radiance calls `draw_light_samples` and `shade_samples` itself.
+    """
+    samples = draw_light_samples(
+        points, normals, view_dirs, roughness, num_diffuse, num_specular, generator, stratified, light_sampler,
+        num_light, num_estimates,
+    )
+    radiance = light_fn(samples.directions, samples.points)
+    if visibility_fn is not None:
+        radiance = radiance * visibility_fn(samples.points, samples.directions)[..., None].to(radiance.dtype)
+    return shade_samples(samples, normals, radiance, base_color, roughness, metallic)
 
 
 def unit_square_samples(

@@ -33,7 +33,7 @@ from nero_ns.components.brdf import (
 )
 from nero_ns.components.grid_lookup import bilinear_lookup
 from nero_ns.components.split_sum import SplitSumTable, hammersley
-from nero_ns.synthetic.envmap import latlong_directions
+from nero_ns.io.latlong import latlong_directions
 
 GGX_LEVELS: Tuple[Tuple[float, int], ...] = ((0.25, 48), (0.4, 32), (0.6, 16), (0.8, 16), (1.0, 16))
 """(roughness, rows) of the filtered levels: a lobe of roughness r is about 2 r^2 radians wide, and each grid's rows

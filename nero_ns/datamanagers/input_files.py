@@ -13,8 +13,8 @@ from nerfstudio.cameras.cameras import CAMERA_MODEL_TO_TYPE
 from PIL import Image, UnidentifiedImageError
 from rich.progress import track
 
-from nero_ns.datamanagers.nero_dataset import is_hdr_image
 from nero_ns.errors import NeroInputError
+from nero_ns.io.hdr import is_hdr_image
 
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 """Camera values nerfstudio needs, either at the top of transforms.json or in every frame."""

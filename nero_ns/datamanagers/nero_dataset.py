@@ -4,27 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from jaxtyping import Float
 from nerfstudio.data.datasets.base_dataset import InputDataset
 from torch import Tensor
 
-HDR_SUFFIXES = (".exr", ".hdr")
-"""Image files taken as linear radiance and read with mitsuba's Bitmap."""
-
-
-def is_hdr_image(path: Path) -> bool:
-    """True for the formats read by `read_hdr_image`."""
-    return path.suffix.lower() in HDR_SUFFIXES
-
-
-def read_hdr_image(path: Path) -> Float[np.ndarray, "height width 3"]:
-    """Linear float32 RGB of an OpenEXR or Radiance .hdr file (alpha dropped, gray expanded to RGB)."""
-    import mitsuba as mi  # Bitmap needs no variant; imported here so LDR-only use never loads mitsuba.
-
-    bitmap = mi.Bitmap(str(path)).convert(mi.Bitmap.PixelFormat.RGB, mi.Struct.Type.Float32, srgb_gamma=False)
-    return np.array(bitmap)
+from nero_ns.io.hdr import is_hdr_image, read_hdr_image
 
 
 class NeroDataset(InputDataset):

@@ -6,31 +6,14 @@ they check it here, before nerfstudio loads anything, so a wrong path or method 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Mapping, Optional, Tuple
 
 import yaml
 from nerfstudio.engine.trainer import TrainerConfig
 
 from nero_ns.errors import NeroInputError
-
-
-class DefaultsForNewFields:
-    """Mixin for config dataclasses: a config.yml written before a field existed loads with that field's default.
-    PyYAML (and pickle) restore a config's attributes through `__setstate__`; without it a field that has a default
-    factory would simply be missing."""
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        for spec in dataclasses.fields(self):  # type: ignore[arg-type]
-            if spec.name in state:
-                continue
-            if spec.default is not dataclasses.MISSING:
-                state[spec.name] = spec.default
-            elif spec.default_factory is not dataclasses.MISSING:
-                state[spec.name] = spec.default_factory()
-        self.__dict__.update(state)
 
 
 def run_hint(method: str, option: str) -> str:

@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from nero_ns.errors import NeroInputError, friendly_errors
+from nero_ns.io.meshes import load_mesh
 
 
 @dataclass
@@ -91,23 +92,6 @@ def sample_surface(
     """Points uniform by area on the mesh, with the unit normals of the faces they lie on."""
     points, face_index = trimesh.sample.sample_surface(mesh, num_points, seed=seed)
     return np.asarray(points), mesh.face_normals[face_index]
-
-
-def load_mesh(path: Path, keep_vertices: bool = False) -> trimesh.Trimesh:
-    """A triangle mesh from any format trimesh reads (scenes are flattened into one mesh).
-
-    `keep_vertices` keeps the vertices exactly as stored (no merging), so per-vertex arrays saved beside the mesh
-    stay aligned with them.
-    """
-    if not path.is_file():
-        raise NeroInputError(f"{path}: mesh file not found; pass a .ply/.obj/.glb/.stl triangle mesh")
-    try:
-        mesh = trimesh.load(path, force="mesh", process=not keep_vertices)
-    except Exception as error:  # trimesh raises many types for unreadable files
-        raise NeroInputError(f"{path}: trimesh cannot read it ({error}); pass a .ply/.obj/.glb/.stl mesh") from error
-    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or mesh.area <= 0.0:
-        raise NeroInputError(f"{path}: has no triangles (a point cloud?); pass a triangle mesh")
-    return mesh
 
 
 @dataclass

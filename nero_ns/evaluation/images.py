@@ -17,9 +17,9 @@ from rich.table import Table
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from nero_ns.colors import linear_to_srgb
-from nero_ns.datamanagers.nero_dataset import is_hdr_image, read_hdr_image
+from nero_ns.components.image_metrics import ImageMetrics
 from nero_ns.errors import NeroInputError, friendly_errors
-from nero_ns.evaluation.image_metrics import ImageMetrics
+from nero_ns.io.hdr import is_hdr_image, read_hdr_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".hdr")
 

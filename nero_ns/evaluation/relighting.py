@@ -19,9 +19,9 @@ import numpy as np
 from jaxtyping import Bool, Float
 
 from nero_ns.colors import linear_to_srgb, srgb_to_linear
+from nero_ns.components.image_metrics import ImageMetrics
 from nero_ns.errors import NeroInputError, friendly_errors
 from nero_ns.evaluation.alignment import per_channel_scale
-from nero_ns.evaluation.image_metrics import ImageMetrics
 from nero_ns.evaluation.images import (
     ImagePair,
     compare_images,

@@ -23,10 +23,11 @@ from jaxtyping import Float
 
 from nero_ns.colors import linear_to_srgb
 from nero_ns.errors import NeroInputError, friendly_errors
-from nero_ns.evaluation.geometry import geometry_metrics, load_mesh
+from nero_ns.evaluation.geometry import geometry_metrics
 from nero_ns.evaluation.images import evaluate_images, print_table, write_json
 from nero_ns.evaluation.materials import load_gt_materials, material_metrics, print_metric_table, surface_distance
 from nero_ns.evaluation.relighting import evaluate_relighting
+from nero_ns.io.meshes import load_mesh
 from nero_ns.relight import load_exported_assets, orbit_camera_path, read_transforms_cameras, relight
 from nero_ns.relight.relight import render_vertex_colors
 

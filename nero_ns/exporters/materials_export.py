@@ -32,10 +32,10 @@ from nero_ns.exporters.mesh_export import (
     _module_device,
     export_mesh,
     normalized_to_input,
-    write_gltf,
 )
 from nero_ns.exporters.texture_baking import dilate, rasterize_uv, splat_texels, surface_points, unwrap_uv
-from nero_ns.synthetic.envmap import ENVMAP_CONVENTION
+from nero_ns.io.latlong import ENVMAP_CONVENTION
+from nero_ns.io.meshes import write_gltf
 
 MATERIAL_NAME = "nero_material"
 

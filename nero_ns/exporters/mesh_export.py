@@ -17,7 +17,8 @@ from nerfstudio.data.dataparsers.base_dataparser import DataparserOutputs
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from nero_ns.errors import NeroInputError
-from nero_ns.exporters.marching_cubes import SdfFunction, extract_sdf_mesh, sdf_normals
+from nero_ns.io.meshes import write_gltf
+from nero_ns.components.marching_cubes import SdfFunction, extract_sdf_mesh, sdf_normals
 
 
 @dataclass
@@ -65,28 +66,6 @@ def export_mesh(
         )
     CONSOLE.print(f"Mesh: {vertices.shape[0]} vertices, {faces.shape[0]} faces ({options.frame} frame)")
     return trimesh.Trimesh(vertices=vertices, faces=faces, vertex_normals=normals, process=False)
-
-
-GLTF_FROM_INPUT: Float[np.ndarray, "4 4"] = np.array(
-    [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
-)
-"""glTF is y-up and its importers (Blender's among them) turn +y back into +z: writing (x, z, -y) makes the file
-open in the input coordinates in Blender, and a z-up object stand upright in glTF viewers."""
-
-
-def rotated(mesh: trimesh.Trimesh, transform: Float[np.ndarray, "4 4"]) -> trimesh.Trimesh:
-    """`mesh` with its vertices and vertex normals (stored or computed) turned by the rotation `transform`; the
-    faces and the visual (colors, UVs, material) are kept."""
-    rotation = transform[:3, :3]
-    return trimesh.Trimesh(
-        mesh.vertices @ rotation.T, mesh.faces, vertex_normals=mesh.vertex_normals @ rotation.T, visual=mesh.visual,
-        process=False,
-    )
-
-
-def write_gltf(mesh: trimesh.Trimesh, path: Path) -> None:
-    """Write `mesh` (UVs, materials and normals included) as a .glb in glTF's y-up convention (GLTF_FROM_INPUT)."""
-    rotated(mesh, GLTF_FROM_INPUT).export(path)
 
 
 def write_mesh(mesh: trimesh.Trimesh, output_dir: Path, file_format: Literal["ply", "obj", "glb"]) -> Path:

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from nero_ns.components.encodings import IntegratedDirectionalEncoding
 from nero_ns.components.grid_lookup import bilinear_lookup
-from nero_ns.synthetic.envmap import ENVMAP_CONVENTION, latlong_directions
+from nero_ns.io.latlong import ENVMAP_CONVENTION, latlong_directions
 
 
 def _radiance_mlp(in_dim: int, hidden_dim: int, num_layers: int, init_radiance: float) -> MLP:

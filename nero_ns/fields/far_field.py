@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Tuple, Type
+from typing import Tuple, Type
 
 import torch
 from jaxtyping import Float
@@ -12,26 +12,18 @@ from nerfstudio.field_components.encodings import SHEncoding
 from nerfstudio.field_components.mlp import MLP
 from torch import Tensor, nn
 
-from nero_ns.components.hash_grid import build_hash_grid
+from nero_ns.components.hash_grid import HashGridOptions, build_hash_grid
 
 
 @dataclass
-class FarFieldConfig(InstantiateConfig):
-    """Configuration of the far field."""
+class FarFieldConfig(HashGridOptions, InstantiateConfig):
+    """Configuration of the far field (its hash grid spans the inverted-sphere ball)."""
 
     _target: Type = field(default_factory=lambda: FarField)
-    num_levels: int = 12
-    """Hash grid levels over the inverted-sphere ball."""
-    max_res: int = 512
-    """Finest hash grid resolution."""
-    log2_hashmap_size: int = 15
-    """log2 of the hash table size per level."""
     hidden_dim: int = 64
     """MLP width."""
     sh_levels: int = 3
     """Spherical-harmonics levels of the view direction."""
-    hash_implementation: Literal["tcnn", "torch"] = "tcnn"
-    """Hash grid backend: tcnn when importable, otherwise our PyTorch grid; torch forces the latter."""
 
 
 def invert_sphere(positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 3"]:
@@ -47,10 +39,7 @@ class FarField(nn.Module):
 
     def __init__(self, config: FarFieldConfig) -> None:
         super().__init__()
-        self.position_encoding = build_hash_grid(
-            config.hash_implementation, num_levels=config.num_levels, min_res=16, max_res=config.max_res,
-            log2_hashmap_size=config.log2_hashmap_size,
-        )
+        self.position_encoding = build_hash_grid(config.hash_implementation, **config.grid_sizes())
         self.direction_encoding = SHEncoding(levels=config.sh_levels, implementation="torch")
         self.density_mlp = MLP(
             in_dim=self.position_encoding.get_out_dim(),

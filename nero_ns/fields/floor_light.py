@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Type
 
 import torch
-from jaxtyping import Bool, Float
+from jaxtyping import Float
 from torch import Tensor
 
 from nero_ns.components.brdf import sample_cosine_hemisphere
@@ -41,13 +41,13 @@ class FloorLightConfig(FloorTextureConfig):
 
 
 class FloorLight(FloorTexture):
-    """Linear radiance leaving points of the support plane: the texture is the floor in open sky."""
+    """Linear radiance leaving points of the support plane: the texture is the floor in open sky. The plane is
+    given at each call, as to `FloorTexture` (Stage II's geometry holds it)."""
 
     def __init__(self, config: FloorLightConfig) -> None:
         super().__init__(config)
         self.config = config
         resolution = config.visibility_resolution
-        self.support = SupportPlane()
         # Negative until ray cast from the mesh.
         self.register_buffer("sky_visibility", torch.full((1, 1, resolution, resolution), -1.0))
 
@@ -55,30 +55,18 @@ class FloorLight(FloorTexture):
     def has_visibility(self) -> bool:
         return bool(self.sky_visibility.min() >= 0)
 
-    def set_plane(self, plane: Float[Tensor, "4"]) -> None:
-        """Use the plane (n, d), unit n toward the object; resets the sky visibility."""
-        self.support.set_plane(plane)
-        self.sky_visibility.fill_(-1.0)
-
-    def within_texture(self, points: Float[Tensor, "*bs 3"]) -> Bool[Tensor, "*bs"]:
-        """Whether plane points lie on the textured square."""
-        return self.within(self.support, points)
-
-    def unshadowed(self, points: Float[Tensor, "num 3"]) -> Float[Tensor, "num 3"]:
-        """The texture: radiance the floor would leave if the object did not hide part of its sky."""
-        return self.radiance(self.support, points)
-
-    def forward(self, points: Float[Tensor, "num 3"]) -> Float[Tensor, "num 3"]:
-        """Radiance leaving plane points: the texture times the sky visibility."""
-        visibility = bilinear_lookup(self.sky_visibility, self.texture_coordinates(self.support, points)).clamp(min=0.0)
-        return self.unshadowed(points) * visibility
+    def forward(self, plane: SupportPlane, points: Float[Tensor, "num 3"]) -> Float[Tensor, "num 3"]:
+        """Radiance leaving points of `plane`: the texture times the sky visibility."""
+        visibility = bilinear_lookup(self.sky_visibility, self.texture_coordinates(plane, points)).clamp(min=0.0)
+        return self.radiance(plane, points) * visibility
 
     @torch.no_grad()
-    def compute_sky_visibility(self, object_mesh: MeshRaycaster, seed: int = 0) -> None:
-        """Ray cast, from each texel center of the visibility map, cosine-weighted directions against the mesh."""
+    def compute_sky_visibility(self, plane: SupportPlane, object_mesh: MeshRaycaster, seed: int = 0) -> None:
+        """Ray cast, from each texel center of the visibility map on `plane`, cosine-weighted directions against the
+        mesh."""
         resolution, count = self.config.visibility_resolution, self.config.visibility_samples
-        tangent, bitangent, center = self.support.frame()
-        normal = self.support.plane[:3]
+        tangent, bitangent, center = plane.frame()
+        normal = plane.plane[:3]
         cells = (torch.arange(resolution, device=normal.device) + 0.5) / resolution * 2.0 - 1.0
         rows, columns = torch.meshgrid(cells, cells, indexing="ij")  # grid_sample: x runs along columns
         points = center + self.config.half_size * (columns.reshape(-1, 1) * tangent + rows.reshape(-1, 1) * bitangent)

@@ -12,26 +12,17 @@ from nerfstudio.configs.base_config import InstantiateConfig
 from torch import Tensor, nn
 
 from nero_ns.components.encodings import CoarseToFineHashGrid
-from nero_ns.engine.trained_runs import DefaultsForNewFields
+from nero_ns.components.hash_grid import HashGridOptions
+from nero_ns.io.configs import DefaultsForNewFields
 
 GradientMode = Literal["analytic", "autograd", "finite-difference"]
 
 
 @dataclass
-class NeroSDFFieldConfig(DefaultsForNewFields, InstantiateConfig):
-    """Configuration of the SDF field."""
+class NeroSDFFieldConfig(DefaultsForNewFields, HashGridOptions, InstantiateConfig):
+    """Configuration of the SDF field (with tinycudann's grid, its gradient is always autograd's)."""
 
     _target: Type = field(default_factory=lambda: NeroSDFField)
-    num_levels: int = 12
-    """Hash grid levels (each costs eight table look-ups per sample and its backward pass)."""
-    min_res: int = 16
-    """Coarsest hash grid resolution."""
-    max_res: int = 512
-    """Finest hash grid resolution."""
-    log2_hashmap_size: int = 15
-    """log2 of the hash table size per level (smaller is faster on a CPU)."""
-    features_per_level: int = 2
-    """Features per hash grid level."""
     start_levels: int = 4
     """Hash grid levels active at step 0 (coarse-to-fine)."""
     steps_per_level: int = 50
@@ -53,9 +44,6 @@ class NeroSDFFieldConfig(DefaultsForNewFields, InstantiateConfig):
     inv_s_floor_steps: int = 1000
     """Steps over which the sharpness floor rises. Without a rising floor, short runs on shiny scenes let the
     learned inv_s fall and the object turns into a translucent haze the far field shows through."""
-    hash_implementation: Literal["tcnn", "torch"] = "tcnn"
-    """Hash grid backend: tcnn when importable (its gradient is then always autograd's), otherwise our PyTorch grid
-    (any device; the one the analytic gradient needs); torch forces the latter."""
     gradient_mode: GradientMode = "analytic"
     """How the SDF gradient (normals, eikonal loss) is computed. analytic: exactly, in the forward pass (the hash
     grid's trilinear derivative carried through the MLP in forward mode), so a training step needs one ordinary
@@ -74,11 +62,7 @@ class NeroSDFField(nn.Module):
         super().__init__()
         self.config = config
         self.encoding = CoarseToFineHashGrid(
-            num_levels=config.num_levels,
-            min_res=config.min_res,
-            max_res=config.max_res,
-            log2_hashmap_size=config.log2_hashmap_size,
-            features_per_level=config.features_per_level,
+            **config.grid_sizes(),
             start_levels=config.start_levels,
             steps_per_level=config.steps_per_level,
             implementation=config.hash_implementation,

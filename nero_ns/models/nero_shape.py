@@ -8,9 +8,7 @@ from typing import Dict, List, Literal, Tuple, Type
 import torch
 from jaxtyping import Bool, Float
 from nerfstudio.cameras.rays import RayBundle
-from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
 from nerfstudio.model_components.ray_samplers import NeuSSampler
-from nerfstudio.models.base_model import Model, ModelConfig
 from nerfstudio.utils import colormaps
 from torch import Tensor
 from torch.nn import Parameter
@@ -20,14 +18,12 @@ from nero_ns.components.compositing import alphas_from_densities, weights_from_a
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
 from nero_ns.components.sdf_tracing import march_hits_surface
 from nero_ns.components.support_plane import SupportPlane
-from nero_ns.engine.trained_runs import DefaultsForNewFields
-from nero_ns.evaluation.image_metrics import ImageMetrics
-from nero_ns.models.photometric import PhotometricLossKind, linear_target, photometric_loss
+from nero_ns.models.nero_model import NeroModel, NeroModelConfig
+from nero_ns.models.photometric import linear_target, photometric_loss
 from nero_ns.fields.far_field import FarFieldConfig
 from nero_ns.fields.floor_texture import FloorTextureConfig
 from nero_ns.fields.sdf_field import NeroSDFFieldConfig
 from nero_ns.fields.shading_field import NeroShadingFieldConfig, PlainRadianceFieldConfig
-from nero_ns.viewer.shape_controls import ShapeInspection
 
 # Per-sample shading outputs composited with the inside weights and shown in the viewer.
 SHADING_OUTPUTS = ("diffuse", "specular", "albedo", "roughness", "metallic", "occlusion")
@@ -39,7 +35,7 @@ def fill_masked(mask: Bool[Tensor, "*mask"], values: Float[Tensor, "count *chann
 
 
 @dataclass
-class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
+class NeroShapeModelConfig(NeroModelConfig):
     """nero-shape model: every part is configurable from the command line."""
 
     _target: Type = field(default_factory=lambda: NeroShapeModel)
@@ -57,8 +53,9 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """With 'nero' shading: steps over which a pixel's colour moves from a plain radiance head's to NeRO's
     (rgb = (1 - t) plain + t nero, t rising from 0 to 1). The plain head fits colours before NeRO's lights are
     learned, so the shape can form sooner; after the warm-up, and outside training, only NeRO's shading remains."""
-    num_samples: int = 16
-    """Coarse samples inside the sphere."""
+    num_samples: int = 8
+    """Coarse samples inside the sphere (the SDF is evaluated at each, with its gradient). 8 rather than 16: the
+    steps saved shape the object sooner than the extra samples do (docs/stage-one-speed.md)."""
     num_importance_samples: int = 16
     """NeuS importance samples inside the sphere, added over num_upsample_steps rounds."""
     num_upsample_steps: int = 4
@@ -71,8 +68,6 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """Work skipped where it cannot show: inside samples whose compositing weight is below this are not shaded, and
     rays that keep less than this transmittance past the object do not evaluate the far field (each skipped term
     would change the pixel by less than this fraction of its colour). 0 evaluates everything."""
-    photometric_loss: PhotometricLossKind = "charbonnier"
-    """Photometric loss on linear colors."""
     eikonal_loss_mult: float = 0.1
     """Weight of the eikonal loss."""
     sdf_prior_loss_mult: float = 0.1
@@ -91,8 +86,10 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     """SDF evaluations along each reflected ray when making pseudo-labels."""
     mask_loss_mult: float = 0.0
     """Weight of the optional mask loss (needs masks in the data)."""
-    cos_anneal_steps: int = 1000
-    """Steps over which the NeuS cosine is annealed to the true one."""
+    cos_anneal_steps: int = 250
+    """Steps over which the NeuS cosine is annealed to the true one. Until it is, every sample counts as entering
+    the surface, which lets thin parts separate early but shrinks the surface inside the truth (by a few hundredths
+    of the radius); a short anneal ends that bias within a CPU run's first minutes (docs/stage-one-speed.md)."""
     support_plane: bool = False
     """Find the plane the object stands on in the sparse points (when the data has them) and render the scene as the
     object's SDF joined with the solid below that plane: the floor inside the sphere is then a known surface, and the
@@ -116,15 +113,13 @@ class NeroShapeModelConfig(DefaultsForNewFields, ModelConfig):
     little of the blob's gain (Stage II albedo 17.3 dB, against 25.5 from step 0; see docs/nero-shape.md)."""
 
 
-class NeroShapeModel(Model):
+class NeroShapeModel(NeroModel):
     """Stage I model: NeuS-style SDF + NeRF++ far field composited together, shaded with NeRO's split-sum."""
 
     config: NeroShapeModelConfig
 
     def populate_modules(self) -> None:
         super().populate_modules()
-        metadata = self.kwargs.get("metadata") or {}
-        self.inputs_are_srgb = metadata.get("color_space", "srgb") == "srgb"
         self.sdf_field = self.config.sdf_field.setup()
         feature_dim = self.config.sdf_field.feature_dim
         if self.config.shading == "nero":
@@ -143,11 +138,8 @@ class NeroShapeModel(Model):
         self.outside_sampler = InverseDistanceSampler(num_samples=self.config.num_outside_samples)
         self.support_plane = SupportPlane()
         if self.config.support_plane or self.config.cut_at_floor:
-            self.support_plane.fit(metadata.get("points3D_xyz"))
+            self.support_plane.fit(self.metadata.get("points3D_xyz"))
         self.floor_texture = self.config.floor_texture.setup()
-        self.image_metrics = ImageMetrics()
-        self.inspection = ShapeInspection(self)  # ns-viewer panel: convergence readout, mesh export
-        self.step = 0
 
     # ------------------------------------------------------------------ optimization
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
@@ -158,17 +150,9 @@ class NeroShapeModel(Model):
             "floor": list(self.floor_texture.parameters()),
         }
 
-    def get_training_callbacks(
-        self, training_callback_attributes: TrainingCallbackAttributes
-    ) -> List[TrainingCallback]:
-        def set_step(step: int) -> None:
-            self.step = step
-            self.sdf_field.set_step(step)
-
-        before_each_step = [TrainingCallbackLocation.BEFORE_TRAIN_ITERATION]
-        return [TrainingCallback(before_each_step, update_every_num_iters=1, func=set_step)] + (
-            self.inspection.training_callbacks()
-        )
+    def set_step(self, step: int) -> None:
+        super().set_step(step)
+        self.sdf_field.set_step(step)
 
     def cos_anneal_ratio(self) -> float:
         """NeuS cosine annealing: 0 at the start, 1 (the true cosine) after cos_anneal_steps; 1 outside training."""
@@ -373,8 +357,8 @@ class NeroShapeModel(Model):
         return torch.relu(-self.sdf_field.get_sdf(directions * radii)).mean()
 
     def get_metrics_dict(self, outputs, batch) -> Dict[str, Tensor]:
-        image = batch["image"].to(self.device)[..., :3]
-        metrics = {"psnr": self.image_metrics.psnr(outputs["rgb"], image), "inv_s": self.sdf_field.inv_s().detach()}
+        metrics = super().get_metrics_dict(outputs, batch)
+        metrics["inv_s"] = self.sdf_field.inv_s().detach()
         if "occlusion_label" in outputs and outputs["occlusion_label"].numel() > 0:
             metrics["occluded_fraction"] = outputs["occlusion_label"].mean()
         return metrics
@@ -382,12 +366,8 @@ class NeroShapeModel(Model):
     def get_image_metrics_and_images(
         self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]
     ) -> Tuple[Dict[str, float], Dict[str, Tensor]]:
-        image = batch["image"].to(self.device)[..., :3]
-        metrics = self.image_metrics.compare(outputs["rgb"], image)
-        images = {
-            "img": torch.cat([image, outputs["rgb"]], dim=1),
-            "normal": outputs["normal"],
-            "accumulation": colormaps.apply_colormap(outputs["accumulation"]),
-            "depth": colormaps.apply_depth_colormap(outputs["depth"], accumulation=outputs["accumulation"]),
-        }
+        metrics, images = super().get_image_metrics_and_images(outputs, batch)
+        images["normal"] = outputs["normal"]
+        images["accumulation"] = colormaps.apply_colormap(outputs["accumulation"])
+        images["depth"] = colormaps.apply_depth_colormap(outputs["depth"], accumulation=outputs["accumulation"])
         return metrics, images

@@ -14,7 +14,7 @@ import trimesh
 from jaxtyping import Float
 
 from nero_ns.errors import NeroInputError
-from nero_ns.evaluation.geometry import load_mesh
+from nero_ns.io.meshes import load_mesh
 
 MATERIAL_ARRAYS = ("albedo", "roughness", "metallic")
 """Per-vertex arrays an export folder holds next to mesh.ply, as <name>.npy."""

@@ -20,7 +20,7 @@ class RelightConfig:
     """Relight a Stage II result (or any mesh + per-vertex materials) under an environment map."""
 
     envmap: Path
-    """Lat-long environment map (.exr/.hdr linear, .png/.jpg sRGB), world z up as in nero_ns.synthetic.envmap."""
+    """Lat-long environment map (.exr/.hdr linear, .png/.jpg sRGB), world z up as in nero_ns.io.latlong."""
     output_dir: Path
     """Folder for images/, transforms.json, scene/ (Mitsuba XML), blender/ and orbit.mp4."""
     assets: Optional[Path] = None

@@ -19,10 +19,12 @@ from scipy import ndimage
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from nero_ns.colors import linear_to_srgb
-from nero_ns.synthetic.cameras import PinholeIntrinsics, camera_distance_for_fill, orbit_cameras
+from nero_ns.io.hdr import write_exr
+from nero_ns.io.latlong import ENVMAP_CONVENTION, sample_latlong
 from nero_ns.relight.assets import MaterialAssets, write_attribute_ply
+from nero_ns.synthetic.cameras import PinholeIntrinsics, camera_distance_for_fill, orbit_cameras
 from nero_ns.synthetic.config import FloorStyle, SyntheticSceneConfig
-from nero_ns.synthetic.envmap import ENVMAP_CONVENTION, procedural_environment, sample_latlong
+from nero_ns.synthetic.envmap import procedural_environment
 from nero_ns.synthetic.render import (
     MASK_SPP,
     DiffuseMesh,
@@ -32,7 +34,6 @@ from nero_ns.synthetic.render import (
     render_view,
     select_variant,
     shaded_scene,
-    write_exr,
 )
 from nero_ns.synthetic.shapes import make_shape
 

@@ -15,7 +15,7 @@ from jaxtyping import Float
 
 from nero_ns.errors import NeroInputError
 from nero_ns.synthetic.cameras import OPENGL_TO_MITSUBA_CAMERA, PinholeIntrinsics
-from nero_ns.synthetic.envmap import ENVMAP_TO_WORLD
+from nero_ns.io.latlong import ENVMAP_TO_WORLD
 
 MASK_SPP = 16
 """Samples per pixel of the coverage renders that masks are thresholded from."""
@@ -165,11 +165,6 @@ def render_view(
         }
     )
     return np.array(mi.render(scene, sensor=sensor, seed=seed, spp=spp), dtype=np.float32)[..., :3]
-
-
-def write_exr(path: Path, image: Float[np.ndarray, "height width 3"]) -> None:
-    """Write a linear float RGB image as OpenEXR with Mitsuba (a variant must be set)."""
-    mi.Bitmap(np.ascontiguousarray(image, dtype=np.float32)).write(str(path))
 
 
 # A miniature of every plugin the generator uses, run in a child process; only mitsuba is imported, to be quick.

@@ -1,9 +1,8 @@
 """nero-material in ns-viewer: look at the recovered materials under other lights, see the learned light, export.
 
-The model holds a `RelightingControls` (its `relighting` attribute); nerfstudio's viewer finds the GUI elements on
-it and lists them in the panel in the alphabetical order of their attribute names, which is why they are named as
-they are. With a light other than the training render chosen, the model's camera renders (the viewer's image) come
-from `relit_preview`; rendering for training, evaluation and exports is unchanged. See docs/viewer.md.
+With a light other than the training render chosen, the panel sets the model's `preview_light`, and the viewer's
+image is the split-sum preview (`nero_ns.models.relit_preview`); rendering for training, evaluation and exports is
+unchanged. See docs/viewer.md.
 """
 
 from __future__ import annotations
@@ -13,15 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Type
 
 import torch
-from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.configs.base_config import InstantiateConfig
-from nerfstudio.data.scene_box import OrientedBox
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
 from nerfstudio.utils.rich_utils import CONSOLE
 from nerfstudio.viewer.viewer_elements import ViewerButton, ViewerDropdown, ViewerSlider, ViewerText
 from torch import Tensor
 
 from nero_ns.components.prefiltered_light import PrefilteredEnvironment
-from nero_ns.engine.trained_runs import DefaultsForNewFields
 from nero_ns.errors import NeroInputError
 from nero_ns.exporters.materials_export import (
     MaterialExportOptions,
@@ -29,13 +26,15 @@ from nero_ns.exporters.materials_export import (
     material_mesh_options,
     tone_mapped,
 )
-from nero_ns.relight.environment import load_environment
-from nero_ns.viewer.panel import EXPORT_RESOLUTIONS, ModelPanel, ViewerMarkdown, markdown_image
-from nero_ns.viewer.relit_preview import relit_preview
+from nero_ns.io.configs import DefaultsForNewFields
+from nero_ns.io.latlong import load_environment
+from nero_ns.models.nero_material import NeroMaterialModel
+from nero_ns.models.relit_preview import PreviewLight
+from nero_ns.viewer.panel import EXPORT_RESOLUTIONS, ViewerMarkdown, ViewerPanel, markdown_image
 from nero_ns.viewer.studio_lights import STUDIO_LIGHTS, environment_files, studio_light
 
 if TYPE_CHECKING:
-    from nero_ns.models.nero_material import NeroMaterialModel
+    from nerfstudio.pipelines.base_pipeline import VanillaPipeline
 
 TRAINING_RENDER = "Training render (learned light)"
 """Menu entry that leaves the model's own Monte Carlo render in the viewer."""
@@ -48,36 +47,39 @@ FILE_PREFIX = "File: "
 
 
 @dataclass
-class RelightingControlsConfig(DefaultsForNewFields, InstantiateConfig):
+class RelightingPanelConfig(DefaultsForNewFields, InstantiateConfig):
     """nero-material's panel in ns-viewer (docs/viewer.md)."""
 
-    _target: Type = field(default_factory=lambda: RelightingControls)
+    _target: Type = field(default_factory=lambda: RelightingPanel)
     light_folder: Optional[Path] = None
     """Folder of lat-long environment maps (.hdr, .exr, .png, .jpg; z up, as nero-relight reads them) listed in the
     viewer's Light menu beside the learned light and the built-in studio lights. The panel's 'Light folder' field
-    changes it while viewing (ns-viewer takes no model options)."""
+    changes it while viewing (ns-viewer takes no pipeline options)."""
     learned_light_rows: int = 128
     """Rows of the lat-long map the learned light is sampled into for the preview (twice as many columns)."""
+    refresh_every: int = 100
+    """Training steps between two refreshes of the learned light's preview while it is shown."""
 
 
-class RelightingControls(ModelPanel):
+class RelightingPanel(ViewerPanel):
     """The relighting panel: Light menu, exposure, rotation, light folder, learned-light image, textured export."""
 
-    def __init__(self, config: RelightingControlsConfig, model: "NeroMaterialModel") -> None:
-        super().__init__(model)
+    def __init__(self, config: RelightingPanelConfig, pipeline: "VanillaPipeline") -> None:
+        super().__init__(pipeline)
         self.config = config
         self._light_files: Dict[str, Path] = {}
         self._prefiltered: Dict[str, PrefilteredEnvironment] = {}
-        self._learned_light_step: Optional[int] = None
         self.light = ViewerDropdown(
-            "Light", TRAINING_RENDER, self._light_names(),
+            "Light", TRAINING_RENDER, self._light_names(), cb_hook=lambda _: self.apply(),
             hint="The training render, or a quick split-sum preview of the materials under another light",
         )
         self.light_exposure = ViewerSlider(
-            "Exposure (EV)", 0.0, -4.0, 4.0, 0.1, hint="Preview brightness: the light is scaled by 2^EV"
+            "Exposure (EV)", 0.0, -4.0, 4.0, 0.1, cb_hook=lambda _: self.apply(),
+            hint="Preview brightness: the light is scaled by 2^EV",
         )
         self.light_rotation = ViewerSlider(
-            "Rotation (deg)", 0.0, -180.0, 180.0, 1.0, hint="Turns the preview's light about the up (+z) axis"
+            "Rotation (deg)", 0.0, -180.0, 180.0, 1.0, cb_hook=lambda _: self.apply(),
+            hint="Turns the preview's light about the up (+z) axis",
         )
         self.lights_folder = ViewerText(
             "Light folder", str(config.light_folder or ""), cb_hook=lambda _: self.read_light_folder(),
@@ -95,12 +97,18 @@ class RelightingControls(ModelPanel):
         if config.light_folder is not None:
             self.read_light_folder()
 
+    def model(self) -> NeroMaterialModel:
+        """The nero-material model shown."""
+        model = self.owner().model
+        assert isinstance(model, NeroMaterialModel), "the relighting panel belongs to a nero-material pipeline"
+        return model
+
     # ------------------------------------------------------------------ lights
     def _light_names(self) -> List[str]:
         return [TRAINING_RENDER, LEARNED_LIGHT, *STUDIO_LIGHTS, *self._light_files]
 
     def read_light_folder(self) -> None:
-        """List the maps of the folder in the Light field (an empty field lists none) in the Light menu."""
+        """List the maps of the folder in the Light field in the Light menu (an empty field lists none)."""
         folder = self.lights_folder.value.strip()
         try:
             files = environment_files(Path(folder)) if folder else []
@@ -118,39 +126,39 @@ class RelightingControls(ModelPanel):
     def _radiance(self, name: str) -> Tensor:
         """The linear lat-long map of a menu entry other than the training render."""
         if name == LEARNED_LIGHT:
-            return self.owner().environment_map(self.config.learned_light_rows)
+            return self.model().environment_map(self.config.learned_light_rows)
         if name in STUDIO_LIGHTS:
             return torch.as_tensor(studio_light(name))
         return torch.as_tensor(load_environment(self._light_files[name]))
 
     def prefiltered_light(self, name: str) -> PrefilteredEnvironment:
-        """The chosen light, prefiltered once (the learned one again whenever training has moved on)."""
-        model = self.owner()
-        if name == LEARNED_LIGHT and self._learned_light_step != model.step:
-            self._prefiltered.pop(name, None)
-            self._learned_light_step = model.step
-        if name not in self._prefiltered:
-            self._prefiltered[name] = PrefilteredEnvironment(self._radiance(name), model.device)
+        """A menu entry's light, prefiltered on first use (the learned one again at each `apply`: training moves
+        it)."""
+        if name == LEARNED_LIGHT or name not in self._prefiltered:
+            self._prefiltered[name] = PrefilteredEnvironment(self._radiance(name), self.model().device)
         return self._prefiltered[name]
 
-    # ------------------------------------------------------------------ rendering
-    @property
-    def active(self) -> bool:
-        """Whether camera renders show the preview (a light other than the training render is chosen)."""
-        return self.light.value != TRAINING_RENDER
-
-    def render(self, camera: Cameras, obb_box: Optional[OrientedBox] = None) -> Dict[str, Tensor]:
-        """The preview of one camera under the chosen light, rotation and exposure."""
-        light = self.prefiltered_light(self.light.value)
-        rays = camera.generate_rays(camera_indices=0, obb_box=obb_box)
-        return relit_preview(
-            self.owner(), rays, light, float(self.light_rotation.value), float(self.light_exposure.value)
+    def apply(self) -> None:
+        """Give the model the light, rotation and exposure chosen (none for the training render)."""
+        name = self.light.value
+        self.model().preview_light = None if name == TRAINING_RENDER else PreviewLight(
+            self.prefiltered_light(name), float(self.light_rotation.value), float(self.light_exposure.value)
         )
+
+    def training_callbacks(self) -> List[TrainingCallback]:
+        """Refresh the learned light's preview every `refresh_every` steps while it is shown."""
+
+        def refresh(step: int) -> None:
+            if self.light.value == LEARNED_LIGHT:
+                self.apply()
+
+        after_step = [TrainingCallbackLocation.AFTER_TRAIN_ITERATION]
+        return [TrainingCallback(after_step, update_every_num_iters=self.config.refresh_every, func=refresh)]
 
     # ------------------------------------------------------------------ buttons
     def show_learned_light_map(self) -> None:
         """Show the learned light (environment, floor light below the floor) as a tone-mapped lat-long image."""
-        radiance = self.owner().environment_map(64).float().cpu().numpy()
+        radiance = self.model().environment_map(64).float().cpu().numpy()
         self.shown_learned_light.content = markdown_image(
             tone_mapped(radiance), "Learned light, lat-long (top: up, +z), tone-mapped"
         )
@@ -158,6 +166,7 @@ class RelightingControls(ModelPanel):
     def export_textured_glb(self) -> Optional[Path]:
         """Write what `ns-export nero-materials` writes (model.glb and the rest) into the run folder, at the
         chosen resolution; the path of model.glb is shown in the panel and returned."""
+        assert self.viewer is not None, "export buttons work once the viewer has started"
         resolution = int(self.write_at_resolution.value)
         output_dir = self.export_folder(f"materials-step{self.viewer.step}-res{resolution}")
         mesh_options = material_mesh_options()
@@ -165,7 +174,7 @@ class RelightingControls(ModelPanel):
         self.written.content = f"Exporting to {output_dir} ..."
         try:
             paths = export_materials(
-                self.owner(), self.viewer.pipeline.datamanager.train_dataparser_outputs, mesh_options,
+                self.model(), self.owner().datamanager.train_dataparser_outputs, mesh_options,
                 MaterialExportOptions(), output_dir,
             )
         except NeroInputError as error:

@@ -7,43 +7,49 @@ import base64
 import io
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import numpy as np
 from jaxtyping import UInt8
-from nerfstudio.models.base_model import Model
+from nerfstudio.engine.callbacks import TrainingCallback
 from nerfstudio.viewer.viewer_elements import ViewerControl, ViewerElement
 from PIL import Image
 from torch import nn
 from viser import ViserServer
 
 if TYPE_CHECKING:
+    from nerfstudio.pipelines.base_pipeline import VanillaPipeline
     from nerfstudio.viewer.viewer import Viewer
 
 EXPORT_RESOLUTIONS = (64, 512, 32)
 """Smallest, largest and step of the export resolution sliders (marching-cubes samples per axis)."""
 
 
-class ModelPanel(nn.Module, ViewerControl):
-    """Base of a model's panel: the viewer lists the `ViewerElement` attributes of the model's modules, in the
-    alphabetical order of their names, in a folder named after the panel's attribute on the model.
+class ViewerPanel(nn.Module, ViewerControl):
+    """Base of a method's panel. nerfstudio's viewer lists the `ViewerElement` attributes it finds on the pipeline
+    and its modules, in the alphabetical order of their names (which is why the panels name them as they do).
 
     It is an `nn.Module` without weights so that the viewer looks inside it, and a `ViewerControl` so that the
-    viewer hands itself over when it starts (`self.viewer`: run folder, dataset, step). The model is held by a weak
-    reference, since the model holds the panel."""
+    viewer hands itself over when it starts (`self.viewer`: run folder, step). The pipeline is held by a weak
+    reference, since the pipeline holds the panel."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, pipeline: "VanillaPipeline") -> None:
         super().__init__()
-        self._model = weakref.ref(model)
+        self._pipeline = weakref.ref(pipeline)
         # Set by the viewer in `_setup`; present before, since the viewer reads every attribute while searching.
         self.viewer: Optional["Viewer"] = None
         self.viser_server: Optional[ViserServer] = None
 
-    def owner(self) -> Model:
-        """The model this panel belongs to."""
-        model = self._model()
-        assert model is not None, "a viewer panel outlived its model"
-        return model
+    def owner(self) -> "VanillaPipeline":
+        """The pipeline this panel belongs to (a method, not a property: the viewer follows modules in properties
+        while it searches, and would go round the pipeline and its panel forever)."""
+        pipeline = self._pipeline()
+        assert pipeline is not None, "a viewer panel outlived its pipeline"
+        return pipeline
+
+    def training_callbacks(self) -> List[TrainingCallback]:
+        """Callbacks that keep the panel up to date while training (none by default)."""
+        return []
 
     def export_folder(self, name: str) -> Path:
         """`<run folder>/viewer_exports/<name>`: where the panel's export buttons write."""

@@ -1,18 +1,16 @@
-"""nero-shape in ns-viewer: whether Stage I has converged, and the mesh export at a chosen resolution.
-
-The model holds a `ShapeInspection` (its `inspection` attribute); nerfstudio's viewer finds the GUI elements on it
-and lists them in the alphabetical order of their attribute names. See docs/viewer.md.
-"""
+"""nero-shape in ns-viewer: whether Stage I has converged, and the mesh export at a chosen resolution. See
+docs/viewer.md."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, List, Optional, Type
 
 import torch
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.cameras.rays import RayBundle
+from nerfstudio.configs.base_config import InstantiateConfig
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
 from nerfstudio.utils.rich_utils import CONSOLE
 from nerfstudio.viewer.viewer_elements import ViewerButton, ViewerSlider
@@ -20,16 +18,12 @@ from nerfstudio.viewer.viewer_elements import ViewerButton, ViewerSlider
 from nero_ns.components.samplers import intersect_unit_sphere
 from nero_ns.errors import NeroInputError
 from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh, write_mesh
-from nero_ns.viewer.panel import EXPORT_RESOLUTIONS, ModelPanel, ViewerMarkdown
+from nero_ns.io.configs import DefaultsForNewFields
+from nero_ns.models.nero_shape import NeroShapeModel
+from nero_ns.viewer.panel import EXPORT_RESOLUTIONS, ViewerMarkdown, ViewerPanel
 
 if TYPE_CHECKING:
-    from nero_ns.models.nero_shape import NeroShapeModel
-
-PROBE_RAYS = 1024
-"""Training-image rays the readout renders to measure the share of rays that end inside the sphere."""
-
-READOUT_EVERY = 100
-"""Training steps between two refreshes of the readout while a viewer is open."""
+    from nerfstudio.pipelines.base_pipeline import VanillaPipeline
 
 
 @dataclass
@@ -69,7 +63,7 @@ def probe_rays(cameras: Cameras, num_rays: int, seed: int = 0) -> RayBundle:
 
 
 @torch.no_grad()
-def convergence_figures(model: "NeroShapeModel", rays: RayBundle, step: int) -> ConvergenceFigures:
+def convergence_figures(model: NeroShapeModel, rays: RayBundle, step: int) -> ConvergenceFigures:
     """The figures of `model` now, rendering `rays` in evaluation mode (the model's mode is restored)."""
     was_training = model.training
     model.eval()
@@ -87,11 +81,23 @@ def convergence_figures(model: "NeroShapeModel", rays: RayBundle, step: int) -> 
     )
 
 
-class ShapeInspection(ModelPanel):
+@dataclass
+class ShapePanelConfig(DefaultsForNewFields, InstantiateConfig):
+    """nero-shape's panel in ns-viewer (docs/viewer.md)."""
+
+    _target: Type = field(default_factory=lambda: ShapePanel)
+    probe_rays: int = 1024
+    """Training-image rays the readout renders to measure the share of rays that end inside the sphere."""
+    refresh_every: int = 100
+    """Training steps between two refreshes of the readout while a viewer is open."""
+
+
+class ShapePanel(ViewerPanel):
     """The nero-shape panel: convergence readout, mesh export."""
 
-    def __init__(self, model: "NeroShapeModel") -> None:
-        super().__init__(model)
+    def __init__(self, config: ShapePanelConfig, pipeline: "VanillaPipeline") -> None:
+        super().__init__(pipeline)
+        self.config = config
         self._probe_rays: Optional[RayBundle] = None
         self.convergence = ViewerMarkdown("")
         self.write_at_resolution = ViewerSlider(
@@ -101,40 +107,44 @@ class ShapeInspection(ModelPanel):
         self.write_mesh = ViewerButton("Export mesh (.ply)", cb_hook=lambda _: self.export_mesh_file())
         self.written = ViewerMarkdown("")
 
+    def model(self) -> NeroShapeModel:
+        """The nero-shape model shown."""
+        model = self.owner().model
+        assert isinstance(model, NeroShapeModel), "the shape panel belongs to a nero-shape pipeline"
+        return model
+
     def _setup(self, viewer) -> None:
         """Called by the viewer once its panel exists: choose the probe rays and show the readout."""
         super()._setup(viewer)
-        model = self.owner()
-        cameras = viewer.pipeline.datamanager.train_dataset.cameras
-        self._probe_rays = probe_rays(cameras, PROBE_RAYS).to(model.device)
+        cameras = self.owner().datamanager.train_dataset.cameras
+        self._probe_rays = probe_rays(cameras, self.config.probe_rays).to(self.model().device)
         self.refresh_readout(viewer.step)
 
     def training_callbacks(self) -> List[TrainingCallback]:
-        """Refresh the readout every READOUT_EVERY steps while a viewer shows it."""
+        """Refresh the readout every `refresh_every` steps while a viewer shows it."""
+        after_step = [TrainingCallbackLocation.AFTER_TRAIN_ITERATION]
         return [
-            TrainingCallback(
-                [TrainingCallbackLocation.AFTER_TRAIN_ITERATION], update_every_num_iters=READOUT_EVERY,
-                func=self.refresh_readout,
-            )
+            TrainingCallback(after_step, update_every_num_iters=self.config.refresh_every, func=self.refresh_readout)
         ]
 
     def refresh_readout(self, step: int) -> Optional[ConvergenceFigures]:
         """Measure and show the convergence figures (nothing without a viewer)."""
         if self._probe_rays is None:
             return None
-        figures = convergence_figures(self.owner(), self._probe_rays, step)
+        figures = convergence_figures(self.model(), self._probe_rays, step)
         self.convergence.content = figures.markdown()
         return figures
 
     def export_mesh_file(self) -> Optional[Path]:
         """Write what `ns-export nero-mesh` writes (mesh.ply, input frame) into the run folder at the chosen
         resolution; its path is shown in the panel and returned."""
+        assert self.viewer is not None, "export buttons work once the viewer has started"
         resolution = int(self.write_at_resolution.value)
         output_dir = self.export_folder(f"mesh-step{self.viewer.step}-res{resolution}")
         self.written.content = f"Exporting to {output_dir} ..."
         try:
             mesh = export_mesh(
-                self.owner(), self.viewer.pipeline.datamanager.train_dataparser_outputs,
+                self.model(), self.owner().datamanager.train_dataparser_outputs,
                 MeshExportOptions(resolution=resolution),
             )
         except NeroInputError as error:

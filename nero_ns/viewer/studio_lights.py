@@ -9,9 +9,9 @@ from typing import Dict, List, Tuple
 import numpy as np
 from jaxtyping import Float
 
-from nero_ns.datamanagers.nero_dataset import HDR_SUFFIXES
 from nero_ns.errors import NeroInputError
-from nero_ns.relight.environment import LDR_SUFFIXES
+from nero_ns.io.hdr import HDR_SUFFIXES
+from nero_ns.io.latlong import LDR_SUFFIXES
 from nero_ns.synthetic.envmap import EnvironmentStyle, procedural_environment
 
 STUDIO_LIGHTS: Dict[str, Tuple[EnvironmentStyle, int]] = {
