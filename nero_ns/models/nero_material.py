@@ -291,9 +291,9 @@ class NeroMaterialModel(NeroModel):
                 rays = camera.generate_rays(camera_indices=0, coords=coords, obb_box=obb_box)
                 for name, value in self.get_outputs_for_camera_ray_bundle(rays).items():
                     sums[name] = sums[name] + value if name in sums else value
-        outputs = {name: total / self.config.eval_pixel_samples for name, total in sums.items()}
-        outputs["rgb"] = linear_to_srgb(outputs["rgb_linear"])
-        return outputs
+        outputs = {name: total / self.config.eval_pixel_samples for name, total in sums.items() if name != "rgb"}
+        # rgb first: ns-viewer opens on the first output.
+        return {"rgb": linear_to_srgb(outputs["rgb_linear"]), **outputs}
 
     def _shade(
         self,

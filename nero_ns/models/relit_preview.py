@@ -70,8 +70,9 @@ def relit_preview(
             outputs[name][hit] = materials[name]
         outputs["normal"][hit] = (normals + 1.0) / 2.0
     outputs["rgb_linear"] = rgb_linear
-    outputs["rgb"] = linear_to_srgb(rgb_linear)
     outputs["environment"] = linear_to_srgb(environment)
     outputs["accumulation"] = hit.to(origins.dtype)[:, None]
     outputs["depth"] = torch.where(hit, hits.object_distance, torch.zeros_like(hits.object_distance))[:, None]
+    # rgb first, as the model's render has it: ns-viewer opens on the first output.
+    outputs = {"rgb": linear_to_srgb(rgb_linear), **outputs}
     return {name: value.reshape(*batch_shape, value.shape[-1]) for name, value in outputs.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Type
+from typing import TYPE_CHECKING, Dict, List, Literal, Optional, Type
 
 import torch
 from nerfstudio.configs.base_config import InstantiateConfig
@@ -42,6 +42,9 @@ TRAINING_RENDER = "Training render (learned light)"
 LEARNED_LIGHT = "Learned light (preview)"
 """Menu entry for the preview under the learned environment (and floor light), which rotation and exposure change."""
 
+OPENING_LIGHTS = {"learned-light-preview": LEARNED_LIGHT, "training-render": TRAINING_RENDER}
+"""The menu entry of each `opening_light` choice."""
+
 FILE_PREFIX = "File: "
 """Menu entries of the light folder's maps are this followed by the file name."""
 
@@ -55,6 +58,10 @@ class RelightingPanelConfig(DefaultsForNewFields, InstantiateConfig):
     """Folder of lat-long environment maps (.hdr, .exr, .png, .jpg; z up, as nero-relight reads them) listed in the
     viewer's Light menu beside the learned light and the built-in studio lights. The panel's 'Light folder' field
     changes it while viewing (ns-viewer takes no pipeline options)."""
+    opening_light: Literal["learned-light-preview", "training-render"] = "learned-light-preview"
+    """What the viewer shows when it opens: the quick preview under the learned light, which follows the camera on a
+    CPU, or the model's Monte Carlo render (on a CPU, slow enough that the viewer, training steps and the panel's
+    buttons wait for each frame)."""
     learned_light_rows: int = 128
     """Rows of the lat-long map the learned light is sampled into for the preview (twice as many columns)."""
     refresh_every: int = 100
@@ -70,7 +77,7 @@ class RelightingPanel(ViewerPanel):
         self._light_files: Dict[str, Path] = {}
         self._prefiltered: Dict[str, PrefilteredEnvironment] = {}
         self.light = ViewerDropdown(
-            "Light", TRAINING_RENDER, self._light_names(), cb_hook=lambda _: self.apply(),
+            "Light", OPENING_LIGHTS[config.opening_light], self._light_names(), cb_hook=lambda _: self.apply(),
             hint="The training render, or a quick split-sum preview of the materials under another light",
         )
         self.light_exposure = ViewerSlider(
@@ -145,15 +152,25 @@ class RelightingPanel(ViewerPanel):
             self.prefiltered_light(name), float(self.light_rotation.value), float(self.light_exposure.value)
         )
 
+    def _setup(self, viewer) -> None:
+        """Called by the viewer once its panel exists: show the opening light. While training, the first training
+        step does it (`training_callbacks`), after any checkpoint to resume from is loaded."""
+        super()._setup(viewer)
+        if viewer.trainer is None:
+            self.apply()
+
     def training_callbacks(self) -> List[TrainingCallback]:
-        """Refresh the learned light's preview every `refresh_every` steps while it is shown."""
+        """After the first training step, show the chosen light; then refresh the learned light's preview every
+        `refresh_every` steps while it is shown."""
 
         def refresh(step: int) -> None:
-            if self.light.value == LEARNED_LIGHT:
+            chosen = self.light.value
+            not_yet_shown = chosen != TRAINING_RENDER and self.model().preview_light is None
+            if not_yet_shown or (chosen == LEARNED_LIGHT and step % self.config.refresh_every == 0):
                 self.apply()
 
         after_step = [TrainingCallbackLocation.AFTER_TRAIN_ITERATION]
-        return [TrainingCallback(after_step, update_every_num_iters=self.config.refresh_every, func=refresh)]
+        return [TrainingCallback(after_step, update_every_num_iters=1, func=refresh)]
 
     # ------------------------------------------------------------------ buttons
     def show_learned_light_map(self) -> None:

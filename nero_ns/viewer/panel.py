@@ -65,7 +65,11 @@ class ViewerMarkdown(ViewerElement[str]):
         self._content = content
 
     def _create_gui_handle(self, viser_server: ViserServer) -> None:
-        self.gui_handle = viser_server.gui.add_markdown(self._content, visible=self.visible)  # type: ignore[assignment]
+        # Images in our markdown are data URLs; without an image_root viser warns that relative paths would be read
+        # from its own folder.
+        self.gui_handle = viser_server.gui.add_markdown(  # type: ignore[assignment]
+            self._content, image_root=Path.cwd(), visible=self.visible
+        )
 
     def install(self, viser_server: ViserServer) -> None:
         self._create_gui_handle(viser_server)
