@@ -6,8 +6,9 @@ model's Monte Carlo render, as ratios measured in one run.
 
 Renders one camera of the run at `--size` x `--size` pixels, as the viewer asks for it (`get_outputs_for_camera`):
 the preview under a built-in studio light and under the learned light (their prefiltering, done once when a light is
-chosen, is timed apart), and the training render (Monte Carlo, `eval_pixel_samples` rays per pixel). Variants are
-interleaved round by round; the table gives the median seconds and the ratio to the training render. Without
+chosen, is timed apart as "choosing the light"), and the training render (Monte Carlo, `eval_pixel_samples` rays per
+pixel). Variants are interleaved round by round; the table gives the median seconds and the ratio to the training
+render. Without
 `--load-config` it builds the tests' tiny scene with an untrained Stage I (a sphere) and Stage II at the default
 mesh resolution: the cost of a frame depends on the mesh and the share of pixels on the object, not on training.
 Results go to benchmarks/results/viewer/<date>-<commit>.json (and .md).
@@ -114,21 +115,25 @@ def main(options: ViewerBenchmark) -> None:
         panel = pipeline.panel
         camera = frame_camera(pipeline, options.camera_index, options.size)
 
-        def render(light: str) -> Dict[str, torch.Tensor]:
+        def choose(light: str) -> None:
+            """What the Light menu does: the model gets the light, prefiltered once."""
             panel.light.value = light
             panel.apply()
+
+        def frame() -> Dict[str, torch.Tensor]:
+            """What the viewer asks for at each camera move."""
             return model.get_outputs_for_camera(camera)
 
         model.environment_map(8)  # extracts the ray-casting mesh and the floor's sky visibility once, untimed
-        prefilter = {light: seconds(lambda: panel.prefiltered_light(light)) for light in (STUDIO_LIGHT, LEARNED_LIGHT)}
-        covered = float((render(STUDIO_LIGHT)["accumulation"] > 0).float().mean())
-        render(LEARNED_LIGHT)  # warm-up
+        prefilter = {light: seconds(lambda: choose(light)) for light in (STUDIO_LIGHT, LEARNED_LIGHT)}
+        choose(STUDIO_LIGHT)
+        covered = float((frame()["accumulation"] > 0).float().mean())  # also the warm-up
         times: Dict[str, List[float]] = {STUDIO_LIGHT: [], LEARNED_LIGHT: [], TRAINING_RENDER: []}
         for round_index in range(options.rounds):
-            for light in (STUDIO_LIGHT, LEARNED_LIGHT):
-                times[light].append(seconds(lambda: render(light)))
-            if round_index < options.monte_carlo_rounds:
-                times[TRAINING_RENDER].append(seconds(lambda: render(TRAINING_RENDER)))
+            with_monte_carlo = round_index < options.monte_carlo_rounds
+            for light in [STUDIO_LIGHT, LEARNED_LIGHT] + ([TRAINING_RENDER] if with_monte_carlo else []):
+                choose(light)
+                times[light].append(seconds(frame))
 
     medians = {light: statistics.median(values) for light, values in times.items()}
     rows = []
@@ -137,7 +142,7 @@ def main(options: ViewerBenchmark) -> None:
         prefiltering = f"{prefilter[light]:.2f}" if light in prefilter else "-"
         rows.append([label, f"{medians[light]:.2f}", f"{medians[TRAINING_RENDER] / medians[light]:.1f}x",
                      prefiltering, str(len(times[light]))])
-    header = ["frame", "s / frame (median)", "speed-up", "prefiltering once (s)", "rounds"]
+    header = ["frame", "s / frame (median)", "speed-up", "choosing the light (s)", "rounds"]
     caption = (f"{options.size} x {options.size} px, {options.threads} threads, {100 * covered:.0f}% of the pixels on "
                f"the object, ray-casting mesh of {len(model.geometry.mesh_faces)} faces")
     print_table("ns-viewer frame of nero-material", header, rows, caption)
