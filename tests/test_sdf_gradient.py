@@ -1,4 +1,4 @@
-"""The SDF gradient three ways: our hash grid against nerfstudio's, the analytic (forward-mode) gradient against
+"""The SDF gradient three ways: our hash grid against nerfstudio's, the analytic (written-out) gradient against
 autograd's on a trained-looking field, and finite differences against the exact gradient of analytic SDFs."""
 
 from __future__ import annotations
