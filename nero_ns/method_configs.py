@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
-from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
@@ -12,6 +11,7 @@ from nero_ns.datamanagers.nero_datamanager import NeroDataManagerConfig
 from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
 from nero_ns.engine.schedulers import WarmupCosineSchedulerConfig
 from nero_ns.engine.material_trainer import NeroMaterialTrainerConfig
+from nero_ns.engine.optimizers import FusedAdamOptimizerConfig
 from nero_ns.engine.trainer import NeroTrainerConfig
 from nero_ns.exporters.ns_export import install_export_commands
 from nero_ns.models.nero_shape import NeroShapeModelConfig
@@ -42,16 +42,16 @@ nero_shape = MethodSpecification(
         ),
         optimizers={
             "fields": {
-                "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=1e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
             "far_field": {
-                "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=1e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
             # The floor texture (used with --pipeline.model.support-plane True): a dense grid, as in nero-material.
             "floor": {
-                "optimizer": AdamOptimizerConfig(lr=2e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=2e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=0),
             },
         },
@@ -81,27 +81,27 @@ nero_material = MethodSpecification(
         ),
         optimizers={
             "materials": {
-                "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=1e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
             "lights": {
-                "optimizer": AdamOptimizerConfig(lr=5e-3, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=5e-3, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
             # The floor texture is a dense grid fitted straight to the floor's pixels: faster, and no warm-up (no
             # network to destabilize).
             "floor": {
-                "optimizer": AdamOptimizerConfig(lr=2e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=2e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=0),
             },
             # The environment's lat-long grids of log radiance: dense, as the floor texture.
             "environment_texels": {
-                "optimizer": AdamOptimizerConfig(lr=2e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=2e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=0),
             },
             # Used only with --pipeline.model.finetune-geometry True.
             "geometry": {
-                "optimizer": AdamOptimizerConfig(lr=1e-4, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=1e-4, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
         },
