@@ -60,6 +60,8 @@ DEFAULT_SCENES = "metal-knot,glossy-blob"
 # trainer dropped in, since --checkpoint-at-seconds is what makes a curve from one run (the trainer does not touch
 # the model). Move it forward when a new set of defaults lands.
 PREVIOUS_COMMIT = "38cac48"
+# Today's trainer (its --checkpoint-at-seconds marks the curve) and the modules it imports that PREVIOUS_COMMIT lacks.
+TODAYS_TRAINER = ("engine/trainer.py", "components/hash_grid_cpu.py", "components/nero_hash_grid.cpp")
 VARIANTS: Dict[str, Tuple[str, ...]] = {"current": (), "previous": ()}
 METRICS: Tuple[Metric, ...] = (
     # nero-eval geometry keys
@@ -128,7 +130,8 @@ def selected_variants(config: CurveBenchmark) -> Dict[str, Tuple[str, ...]]:
 
 
 def previous_source(output: Path) -> Path:
-    """A folder holding `nero_ns` as it was at PREVIOUS_COMMIT, with today's trainer (extracted once)."""
+    """A folder holding `nero_ns` as it was at PREVIOUS_COMMIT, with today's trainer and what it imports that the
+    old code lacks (extracted once)."""
     folder = output / f"nero-ns-{PREVIOUS_COMMIT}"
     if not (folder / "nero_ns").is_dir():
         folder.mkdir(parents=True, exist_ok=True)
@@ -139,7 +142,8 @@ def previous_source(output: Path) -> Path:
             raise SystemExit(f"git archive {PREVIOUS_COMMIT} failed (the previous variant needs this repository's "
                              f"history): {archive.stderr.decode().strip()}")
         subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-        shutil.copy(ROOT / "nero_ns" / "engine" / "trainer.py", folder / "nero_ns" / "engine" / "trainer.py")
+        for today in TODAYS_TRAINER:
+            shutil.copy(ROOT / "nero_ns" / today, folder / "nero_ns" / today)
     return folder
 
 
