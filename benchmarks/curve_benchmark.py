@@ -144,6 +144,12 @@ def previous_source(output: Path) -> Path:
         subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
         for today in TODAYS_TRAINER:
             shutil.copy(ROOT / "nero_ns" / today, folder / "nero_ns" / today)
+    # Fail now, not after the other variants have trained: the old code with today's trainer must import.
+    check = subprocess.run([sys.executable, "-c", "import nero_ns.method_configs"], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(folder)}, check=False)
+    if check.returncode != 0:
+        raise SystemExit(f"{folder} does not import with today's trainer (extend TODAYS_TRAINER): "
+                         f"{check.stderr.strip().splitlines()[-1]}")
     return folder
 
 
@@ -269,6 +275,8 @@ def main(config: CurveBenchmark) -> None:
     variants = selected_variants(config)
     scenes = scene_names(config.scenes, DEFAULT_SCENES)
     output = config.output_dir.resolve()
+    if "previous" in variants:
+        previous_source(output)  # extracted and import-checked before anything trains
     size = SceneSize(resolution=config.resolution, num_views=config.num_views, num_test_views=1, spp=config.spp)
     threads = 1 if config.parallel else None
     mode = "side by side, 1 CPU thread each" if config.parallel else f"one after the other, {os.cpu_count()} cores"
