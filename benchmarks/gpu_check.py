@@ -194,7 +194,8 @@ class RecordingCleaner:
 
 # ---------------------------------------------------------------------------------------------- 1. gradient parity
 def rough_sdf_field(device: torch.device) -> NeroSDFField:
-    """An SDF field as after training: rough hash table and MLP, every level unlocked (tests/test_sdf_gradient.py)."""
+    """An SDF field as after training: rough hash table and MLP, every level unlocked (as in
+    tests/fields/test_sdf_field.py)."""
     torch.manual_seed(0)
     field = NeroSDFFieldConfig(hash_implementation="torch").setup()
     with torch.no_grad():
