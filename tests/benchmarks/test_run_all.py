@@ -15,9 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from run_all import METRICS, STAGE_ONE, STAGE_ONE_PLAIN, STAGE_TWO  # noqa: E402
+from run_all import METRICS, SHAPE, SHAPE_PLAIN, MATERIAL  # noqa: E402
 
-STAGE_TWO_ONLY = {"albedo_psnr", "roughness_mae", "metallic_mae", "relight_psnr"}
+MATERIAL_ONLY = {"albedo_psnr", "roughness_mae", "metallic_mae", "relight_psnr"}
 
 
 @pytest.mark.slow
@@ -30,12 +30,12 @@ def test_quick_suite_report_end_to_end(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
 
     rows = json.loads((output / "results.json").read_text())["rows"]
-    assert [row["variant"] for row in rows] == [STAGE_ONE, STAGE_ONE_PLAIN, STAGE_TWO]
+    assert [row["variant"] for row in rows] == [SHAPE, SHAPE_PLAIN, MATERIAL]
     for row in rows:
         assert row["steps"] >= 1 and row["train_seconds"] > 0 and row["peak_memory_mib"] > 0
         for metric, _ in METRICS:
             key = metric.key
-            if row["variant"] != STAGE_TWO and key in STAGE_TWO_ONLY:
+            if row["variant"] != MATERIAL and key in MATERIAL_ONLY:
                 assert row[key] is None, (row["variant"], key)
             else:
                 assert row[key] is not None and math.isfinite(row[key]), (row["variant"], key, row[key])
@@ -49,7 +49,7 @@ def test_quick_suite_report_end_to_end(tmp_path: Path) -> None:
     [data_file] = output.glob("????-??-??-*.json")  # --quick writes the results as data into --output-dir
     data = json.loads(data_file.read_text())
     assert data["rows"] == rows and len(data["commit"]) >= 7
-    assert [line["variant"] for line in data["summary"]] == [STAGE_ONE, STAGE_ONE_PLAIN, STAGE_TWO]
+    assert [line["variant"] for line in data["summary"]] == [SHAPE, SHAPE_PLAIN, MATERIAL]
     assert data["summary"][0]["chamfer_median"] == pytest.approx(rows[0]["chamfer"])
     for figure in ("loss_curves.png", "metrics.png"):
         assert (output / figure).stat().st_size > 10_000, figure

@@ -1,4 +1,5 @@
-"""Light sampling (Stage II's third MIS strategy): pdf, histogram, unbiased shading, and why Stage II needs it."""
+"""Light sampling (nero-material's third MIS strategy): pdf, histogram, unbiased shading, and why nero-material needs
+it."""
 
 from __future__ import annotations
 
@@ -128,7 +129,7 @@ def test_split_estimates_are_unbiased_independent_and_average_to_the_rendering()
 def fitted_sun_strength(num_light: int, split: bool = False, shadowed_half: bool = False) -> float:
     """Fit a sun's strength (true 10, start 1; a cone of 0.006 sr over a grey sky) with the Charbonnier loss to the
     exact shading of a rough white patch, from 24 + 24 (+ num_light) samples per point, rebuilding the light
-    sampler from the current light at every step as Stage II does every few steps.
+    sampler from the current light at every step as nero-material does every few steps.
 
     With `shadowed_half`, the sky's strength is learned too and the sun is blocked over every other point, so only
     the contrast between lit and shadowed points tells the sun from the sky, as on a real object. With `split`, the

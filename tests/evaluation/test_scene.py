@@ -14,7 +14,7 @@ from nero_ns.relight import load_gt_assets
 
 
 def test_scene_evaluation_of_the_ground_truth(tiny_scene: Path, tmp_path: Path) -> None:
-    """The GT itself, exported like a Stage II result: perfect geometry and materials; relit with independent
+    """The GT itself, exported like a nero-material result: perfect geometry and materials; relit with independent
     render noise, it scores at the noise floor of the 8-spp GT images; all figures and metrics.json are written."""
     assets_dir = tmp_path / "assets"
     assets_dir.mkdir()

@@ -21,7 +21,7 @@ from nero_ns.method_configs import nero_material, nero_shape
 from tests.exporters.test_materials_export import load_glb
 from tests.exporters.test_ns_export import ns_export
 from tests.models.test_nero_material import material_config
-from tests.models.test_stage_one import write_stage_one_run
+from tests.models.test_shape_run import write_shape_run
 
 
 def test_bad_runs_give_one_line_errors(tmp_path):
@@ -61,8 +61,8 @@ def test_ns_export_nero_materials_help_and_a_one_line_error():
 
 
 def test_ns_export_nero_materials_on_a_real_nero_material_checkpoint(tiny_scene, tmp_path):
-    # Stage I as `ns-train nero-shape` writes it (untrained: the sphere |x| = 0.5), then a Stage II checkpoint.
-    config = material_config(tiny_scene, write_stage_one_run(tiny_scene, tmp_path / "shape"), tmp_path / "material", 1)
+    # nero-shape as `ns-train nero-shape` writes it (untrained: the sphere |x| = 0.5), then a nero-material checkpoint.
+    config = material_config(tiny_scene, write_shape_run(tiny_scene, tmp_path / "shape"), tmp_path / "material", 1)
     config.set_timestamp()
     config.save_config()
     trainer = config.setup(local_rank=0, world_size=1)
@@ -82,7 +82,7 @@ def test_ns_export_nero_materials_on_a_real_nero_material_checkpoint(tiny_scene,
     ply = trimesh.load(output_dir / "mesh.ply", process=False)
     vertices = torch.as_tensor(ply.vertices, dtype=torch.float32)
     normalized = scale * (vertices @ transform.T + outputs.dataparser_transform[:, 3])
-    assert (normalized.norm(dim=-1) - 0.5).abs().max() < 0.02  # the untrained Stage I sphere, back in input frame
+    assert (normalized.norm(dim=-1) - 0.5).abs().max() < 0.02  # the untrained nero-shape sphere, back in input frame
     expected = model.query_materials(normalized)
     np.testing.assert_allclose(np.load(output_dir / "albedo.npy"), expected["albedo"].numpy(), atol=1e-5)
     np.testing.assert_allclose(np.load(output_dir / "roughness.npy"), expected["roughness"][:, 0].numpy(), atol=1e-5)

@@ -1,4 +1,4 @@
-"""Stage II's environment light: its lat-long texels hold detail over the whole sphere that the harmonics MLP alone
+"""nero-material's environment light: its lat-long texels hold detail over the whole sphere that the harmonics MLP alone
 cannot, they wrap around in azimuth, their total-variation prior keeps sparsely seen texels from drifting into noise,
 and checkpoints written before them load as the MLP alone."""
 

@@ -1,4 +1,4 @@
-"""nero-material (Stage II): trains through nerfstudio's Trainer on the tiny scene, renders every output, and its
+"""nero-material: trains through nerfstudio's Trainer on the tiny scene, renders every output, and its
 checkpoints load back through `eval_setup` and resume."""
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from nero_ns.method_configs import nero_material
 from nero_ns.models.nero_material import STATE_MOVED_TO_PARTS, NeroMaterialModel, NeroMaterialModelConfig
 from nero_ns.models.material_priors import floor_prior
 from nero_ns.models.photometric import photometric_loss
-from nero_ns.models.stage_one import load_stage_one
+from nero_ns.models.shape_run import load_shape_run
 from nero_ns.io.latlong import latlong_directions
-from tests.models.test_stage_one import write_stage_one_run
+from tests.models.test_shape_run import write_shape_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from common import render_views  # noqa: E402  (the benchmarks' render command)
@@ -82,9 +82,9 @@ def floor_loss(pipeline) -> float:
 
 @pytest.fixture(scope="module")
 def trained_run(tiny_scene, tmp_path_factory):
-    """Stage I run, then Stage II trained TRAIN_STEPS steps; the foreground error before and after."""
+    """nero-shape run, then nero-material trained TRAIN_STEPS steps; the foreground error before and after."""
     root = tmp_path_factory.mktemp("nero_material")
-    shape_config = write_stage_one_run(tiny_scene, root / "shape")
+    shape_config = write_shape_run(tiny_scene, root / "shape")
     config = material_config(tiny_scene, shape_config, root / "material", TRAIN_STEPS)
     config.set_timestamp()
     config.save_config()
@@ -102,8 +102,8 @@ def test_training_lowers_the_foreground_error_with_geometry_frozen(trained_run):
     print("foreground error before, after:", trained_run["before"], trained_run["after"])
     assert trained_run["after"] < 0.8 * trained_run["before"], (trained_run["before"], trained_run["after"])
     model = trained_run["trainer"].pipeline.model
-    stage_one, _, _ = load_stage_one(trained_run["shape_config"])
-    for name, value in stage_one.sdf_field.state_dict().items():
+    shape_model, _, _ = load_shape_run(trained_run["shape_config"])
+    for name, value in shape_model.sdf_field.state_dict().items():
         assert torch.equal(model.geometry.sdf_field.state_dict()[name], value), name
     assert set(model.get_param_groups()) == {"materials", "lights", "environment_texels", "floor"}
 
@@ -117,7 +117,7 @@ def test_outputs_cover_every_pixel_with_their_ranges(trained_run):
         assert outputs[name].shape == (height, width, channels), name
     hit = outputs["accumulation"][..., 0] > 0
     mask = pipeline.datamanager.train_dataset[3]["mask"][..., 0]
-    # The init sphere of Stage I (radius 0.5) covers much of the object's mask and nothing of the far background.
+    # The init sphere of nero-shape (radius 0.5) covers much of the object's mask and nothing of the far background.
     assert 0.02 < float(hit.float().mean()) < 0.5 and float(mask[hit].float().mean()) > 0.9
     assert float(outputs["roughness"][hit].min()) >= 0.04 and float(outputs["metallic"][hit].max()) <= 1.0
     assert float(outputs["visibility"][hit].min()) >= 0.0 and float(outputs["visibility"][hit].max()) <= 1.0
@@ -151,7 +151,7 @@ def test_checkpoint_round_trips_through_eval_setup(trained_run):
 
 
 def test_a_checkpoint_from_before_the_split_into_parts_loads(trained_run):
-    """Stage II checkpoints written before the model was split into its geometry and light hold their weights under
+    """nero-material checkpoints written before the model was split into its geometry and light hold their weights under
     the old names (`STATE_MOVED_TO_PARTS`, e.g. `sdf_field.`, `floor_light.support.plane`): they load into the same
     weights, mesh and support plane."""
     trained = trained_run["trainer"].pipeline.model
@@ -183,7 +183,7 @@ def test_training_resumes_from_the_checkpoint(trained_run, tiny_scene, tmp_path)
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
     assert trainer._start_step == TRAIN_STEPS
-    assert bool(trainer.pipeline.model.warm_started)  # the resumed run does not fit to Stage I again
+    assert bool(trainer.pipeline.model.warm_started)  # the resumed run does not fit to nero-shape again
     trained = trained_run["trainer"].pipeline.model
     assert torch.equal(trainer.pipeline.model.geometry.mesh_faces, trained.geometry.mesh_faces)
     weights = trainer.pipeline.model.material_field.mlp.layers[-1].weight
@@ -208,8 +208,8 @@ def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run
     assert support.has_plane and floor.has_visibility
     normal, offset = support.plane[:3], support.plane[3]
     assert float(normal[2]) > 0.99 and abs(float(normal @ floor_point + offset)) < 0.02
-    stage_one, _, _ = load_stage_one(trained_run["shape_config"])
-    assert torch.equal(support.plane, stage_one.support_plane.plane)  # Stage I's plane, not fitted again
+    shape_model, _, _ = load_shape_run(trained_run["shape_config"])
+    assert torch.equal(support.plane, shape_model.support_plane.plane)  # nero-shape's plane, not fitted again
     above_floor = -(offset - 0.05) * normal + torch.tensor([1.5, 0.0, 0.0])
     down = -normal
     assert bool(support.intersect(above_floor[None], down[None])[0][0])
@@ -232,7 +232,7 @@ def test_support_plane_is_the_floor_and_lights_only_light_directions(trained_run
 
 def test_environment_map_shows_the_floor_light_below_the_floor(trained_run):
     """The exported light map: the environment light in directions that leave the floor, the floor light where the
-    direction from the object's center meets the floor (Stage II never lights from there with the environment)."""
+    direction from the object's center meets the floor (nero-material never lights from there with the environment)."""
     model = trained_run["trainer"].pipeline.model
     height = 16
     exported = model.environment_map(height)
@@ -288,8 +288,8 @@ def test_floor_directions_take_the_indirect_light_or_the_floor_light(trained_run
 
 
 def test_camera_rays_see_the_floor_light_inside_the_sphere_and_the_far_field_beyond(trained_run):
-    """Stage II cuts away the floor that Stage I's SDF held inside the unit sphere: camera rays that miss the object
-    and meet the floor there show the floor light; those meeting it outside the sphere keep the far field."""
+    """nero-material cuts away the floor that nero-shape's SDF held inside the unit sphere: camera rays that miss the
+    object and meet the floor there show the floor light; those meeting it outside the sphere keep the far field."""
     model = trained_run["trainer"].pipeline.model
     model.eval()
     support = model.geometry.support_plane
@@ -442,7 +442,7 @@ def test_clipped_highlights_only_ask_the_rendering_to_reach_white(trained_run):
 
 
 def test_charbonnier_epsilon_moves_the_fit_from_the_median_to_the_mean(trained_run):
-    """The constant that minimizes the Stage II photometric loss over skewed samples (nine at 0.2 linear, one at
+    """The constant that minimizes the nero-material photometric loss over skewed samples (nine at 0.2 linear, one at
     0.7) sits at their median with the default epsilon and near their mean (0.25) with an epsilon above the spread."""
     model = trained_run["trainer"].pipeline.model
     model.train()
@@ -524,8 +524,8 @@ def test_evaluation_renders_with_more_samples_and_less_noise(trained_run):
 
 
 def test_benchmark_renders_take_their_own_monte_carlo_settings(trained_run, tiny_scene, tmp_path):
-    """The benchmarks' render command overrides a Stage II run's rays per pixel and sample multiplier: two renders
-    at 16 rays per pixel differ about a quarter as much as two at 1 (1 / sqrt(16)); a Stage I run refuses it."""
+    """The benchmarks' render command overrides a nero-material run's rays per pixel and sample multiplier: two renders
+    at 16 rays per pixel differ about a quarter as much as two at 1 (1 / sqrt(16)); a nero-shape run refuses it."""
     cameras = tiny_scene / "gt" / "test" / "transforms.json"
 
     def noise(rays_per_pixel: int) -> float:
@@ -569,7 +569,7 @@ def test_several_rays_per_pixel_give_the_covered_share_of_silhouette_pixels(trai
     assert set(single.unique().tolist()) <= {0.0, 1.0}
 
 
-def test_model_without_stage_one_is_a_one_line_error():
+def test_model_without_a_shape_run_is_a_one_line_error():
     with pytest.raises(NeroInputError, match="--shape-config") as error:
         NeroMaterialModelConfig().setup(scene_box=SceneBox(torch.tensor([[-1.0] * 3, [1.0] * 3])), num_train_data=1)
     assert "\n" not in str(error.value)

@@ -1,4 +1,4 @@
-"""Stage I end to end on a tiny generated scene: training lowers the loss, the mesh approaches the truth,
+"""nero-shape end to end on a tiny generated scene: training lowers the loss, the mesh approaches the truth,
 checkpoints are atomic, load through nerfstudio's eval_setup and resume training. On an untrained model: rays that
 miss the unit sphere see the far field alone, skipped invisible work leaves the image as it was, and the plain
 warm-up hands the colour to NeRO's shading."""
@@ -23,7 +23,7 @@ from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh
 from nero_ns.method_configs import nero_shape
 from nero_ns.models.nero_shape import NeroShapeModelConfig
 from tests.nero_runs import photometric_loss_on_fixed_batches, setup_trainer, small_shape_config
-from tests.models.test_stage_one import write_stage_one_run
+from tests.models.test_shape_run import write_shape_run
 
 STEPS = 200
 
@@ -65,7 +65,7 @@ def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp
     below it is floor, not object. Training joins the floor only from support-plane-start-step on. The untrained SDF
     is a sphere of radius 0.8, which reaches below the floor, so the cut has something to cut."""
     sphere = dataclasses.replace(nero_shape.config.pipeline.model.sdf_field, init_radius=0.8)
-    run = write_stage_one_run(tiny_scene, tmp_path / "plane", support_plane=True, sdf_field=sphere)
+    run = write_shape_run(tiny_scene, tmp_path / "plane", support_plane=True, sdf_field=sphere)
     _, pipeline, _, _ = eval_setup(run, test_mode="test")
     model, outputs = pipeline.model, pipeline.datamanager.train_dataparser_outputs
     floor_height = json.loads((tiny_scene / "gt" / "materials.json").read_text())["floor_height"]
@@ -133,7 +133,7 @@ def test_exports_stop_at_the_floor_without_joining_it(tiny_scene: Path, tmp_path
     sphere = dataclasses.replace(nero_shape.config.pipeline.model.sdf_field, init_radius=0.8)
     lowest = {}
     for cut in (True, False):
-        run = write_stage_one_run(tiny_scene, tmp_path / f"cut-{cut}", cut_at_floor=cut, sdf_field=sphere)
+        run = write_shape_run(tiny_scene, tmp_path / f"cut-{cut}", cut_at_floor=cut, sdf_field=sphere)
         _, pipeline, _, _ = eval_setup(run, test_mode="test")
         model, outputs = pipeline.model, pipeline.datamanager.train_dataparser_outputs
         assert model.support_plane.has_plane == cut and not model.floor_joined()

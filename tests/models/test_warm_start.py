@@ -1,4 +1,4 @@
-"""Stage II's warm start: its fields reproduce Stage I's material and light heads after the fit."""
+"""nero-material's warm start: its fields reproduce nero-shape's material and light heads after the fit."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import torch
 
 from nero_ns.fields.environment_light import EnvironmentLightConfig, IndirectLightConfig
 from nero_ns.fields.material_field import MaterialFieldConfig
-from nero_ns.models.stage_one import load_stage_one
-from nero_ns.models.warm_start import stage_one_materials, uniform_directions, warm_start
-from tests.models.test_stage_one import stage_one_config  # noqa: F401  (module fixture)
+from nero_ns.models.shape_run import load_shape_run
+from nero_ns.models.warm_start import shape_materials, uniform_directions, warm_start
+from tests.models.test_shape_run import shape_run_config  # noqa: F401  (module fixture)
 
 
-def test_fields_match_stage_one_heads_after_the_fit(stage_one_config) -> None:  # noqa: F811
+def test_fields_match_the_shape_heads_after_the_fit(shape_run_config) -> None:  # noqa: F811
     torch.manual_seed(0)
-    stage_one, _, _ = load_stage_one(stage_one_config)
-    shading = stage_one.shading_field
-    # Give Stage I's heads spatial and directional variation to reproduce (the saved run is untrained).
+    shape_model, _, _ = load_shape_run(shape_run_config)
+    shading = shape_model.shading_field
+    # Give nero-shape's heads spatial and directional variation to reproduce (the saved run is untrained).
     with torch.no_grad():
         for head in (shading.material_head, shading.direct_light):
             for layer in head.layers:
@@ -28,7 +28,7 @@ def test_fields_match_stage_one_heads_after_the_fit(stage_one_config) -> None:  
 
     def errors():
         with torch.no_grad():
-            target = stage_one_materials(shading, stage_one.sdf_field, surface)
+            target = shape_materials(shading, shape_model.sdf_field, surface)
             predicted = materials(surface)
             material_error = sum((predicted[k] - target[k]).square().mean() for k in target) / len(target)
             directions = uniform_directions(2048, generator, torch.device("cpu"))
@@ -38,7 +38,7 @@ def test_fields_match_stage_one_heads_after_the_fit(stage_one_config) -> None:  
         return float(material_error), float(light_error), float(target_variance), float(light.log().var())
 
     material_before, light_before, material_variance, light_variance = errors()
-    losses = warm_start(shading, stage_one.sdf_field, surface, materials, environment, indirect, steps=300)
+    losses = warm_start(shading, shape_model.sdf_field, surface, materials, environment, indirect, steps=300)
     material_after, light_after, _, _ = errors()
     print("material error", material_before, "->", material_after, "variance", material_variance)
     print("light log error", light_before, "->", light_after, "variance", light_variance, "losses", losses)

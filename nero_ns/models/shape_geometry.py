@@ -1,9 +1,9 @@
-"""The Stage I geometry that Stage II adopts: the SDF and the far field of a nero-shape run, the plane the object
-stands on, and a mesh of the SDF that rays are cast against, with the one rule for what a ray meets first.
+"""The nero-shape geometry that nero-material adopts: the SDF and the far field of a nero-shape run, the plane the
+object stands on, and a mesh of the SDF that rays are cast against, with the one rule for what a ray meets first.
 
-The mesh is extracted from the SDF once, on first use, and then kept in every Stage II checkpoint. The support plane
-is Stage I's: the SDF was trained beside it, and Stage II cuts the mesh at it and lights what meets it with the floor
-light (`nero_ns.models.scene_light`).
+The mesh is extracted from the SDF once, on first use, and then kept in every nero-material checkpoint. The support
+plane is nero-shape's: the SDF was trained beside it, and nero-material cuts the mesh at it and lights what meets it
+with the floor light (`nero_ns.models.scene_light`).
 """
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ class FirstHits:
     """Camera rays only: where each ray meets the mesh (zeros on a miss)."""
 
 
-class StageOneGeometry(nn.Module):
-    """Stage I's SDF (frozen unless `trainable`) and far field (frozen), its support plane, and the ray-casting mesh.
+class ShapeGeometry(nn.Module):
+    """nero-shape's SDF (frozen unless `trainable`) and far field (frozen), its support plane, and the ray-casting mesh.
 
     Args:
-        stage_one: the loaded nero-shape model (`nero_ns.models.stage_one.load_stage_one`).
+        shape_model: the loaded nero-shape model (`nero_ns.models.shape_run.load_shape_run`).
         source: its config.yml, named by errors.
         mesh_resolution: marching-cubes samples per axis of the ray-casting mesh.
-        use_support_plane: take Stage I's support plane; when its run has none (trained before the plane existed, or
+        use_support_plane: take nero-shape's support plane; when its run has none (trained before the plane existed, or
             with cut-at-floor off), look for one in `sparse_points`.
         trainable: leave the SDF's parameters trainable (fine-tuning through the shading normals).
         sparse_points: the dataset's sparse points (normalized frame), if any.
@@ -56,7 +56,7 @@ class StageOneGeometry(nn.Module):
 
     def __init__(
         self,
-        stage_one: NeroShapeModel,
+        shape_model: NeroShapeModel,
         source: Path,
         mesh_resolution: int,
         use_support_plane: bool,
@@ -66,13 +66,13 @@ class StageOneGeometry(nn.Module):
         super().__init__()
         self.source = source
         self.mesh_resolution = mesh_resolution
-        # Stage I parts are submodules, so their (possibly fine-tuned) weights travel in Stage II checkpoints.
-        self.sdf_field = stage_one.sdf_field.requires_grad_(trainable)
-        self.far_field = stage_one.far_field.requires_grad_(False)
-        self.outside_sampler = InverseDistanceSampler(num_samples=stage_one.config.num_outside_samples)
+        # nero-shape parts are submodules, so their (possibly fine-tuned) weights travel in nero-material checkpoints.
+        self.sdf_field = shape_model.sdf_field.requires_grad_(trainable)
+        self.far_field = shape_model.far_field.requires_grad_(False)
+        self.outside_sampler = InverseDistanceSampler(num_samples=shape_model.config.num_outside_samples)
         self.support_plane = SupportPlane()
-        if use_support_plane and stage_one.support_plane.has_plane:
-            self.support_plane.set_plane(stage_one.support_plane.plane)
+        if use_support_plane and shape_model.support_plane.has_plane:
+            self.support_plane.set_plane(shape_model.support_plane.plane)
         elif use_support_plane:
             self.support_plane.fit(sparse_points)
         # The ray-casting mesh: empty until first needed, then extracted once and saved with every checkpoint.
@@ -83,7 +83,7 @@ class StageOneGeometry(nn.Module):
     # ------------------------------------------------------------------ the ray-casting mesh
     @property
     def raycaster(self) -> MeshRaycaster:
-        """Ray caster on the Stage I mesh, extracting the mesh from the SDF the first time (no checkpoint had it)."""
+        """Ray caster on the nero-shape mesh, extracting the mesh from the SDF the first time (no checkpoint had it)."""
         if self._raycaster is None:
             if self.mesh_faces.shape[0] == 0:
                 self._extract_mesh()
@@ -97,19 +97,19 @@ class StageOneGeometry(nn.Module):
 
     def _extract_mesh(self) -> None:
         resolution = self.mesh_resolution
-        CONSOLE.print(f"Extracting the Stage I mesh at {resolution}^3 for ray casting (once; kept in checkpoints)")
+        CONSOLE.print(f"Extracting the nero-shape mesh at {resolution}^3 for ray casting (once; kept in checkpoints)")
         device = self.mesh_vertices.device
         vertices, faces = extract_sdf_mesh(
             self.query_sdf, resolution, block_resolution=64, chunk_size=65536, device=device
         )
         if len(faces) == 0:
             raise NeroInputError(
-                f"{self.source}: the Stage I SDF has no surface inside the unit sphere at resolution "
-                f"{resolution}; train Stage I longer or raise --pipeline.model.mesh-resolution"
+                f"{self.source}: the nero-shape SDF has no surface inside the unit sphere at resolution "
+                f"{resolution}; train nero-shape longer or raise --pipeline.model.mesh-resolution"
             )
         self.mesh_vertices = torch.as_tensor(vertices, dtype=torch.float32, device=device)
         self.mesh_faces = torch.as_tensor(faces, dtype=torch.long, device=device)
-        CONSOLE.print(f"Stage I mesh: {len(vertices)} vertices, {len(faces)} faces")
+        CONSOLE.print(f"nero-shape mesh: {len(vertices)} vertices, {len(faces)} faces")
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Take the mesh of the checkpoint whatever its size (the buffers start empty)."""
@@ -121,7 +121,7 @@ class StageOneGeometry(nn.Module):
 
     # ------------------------------------------------------------------ queries
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
-        """Signed distance of the Stage I geometry in the normalized frame (negative inside), cut at the support
+        """Signed distance of the nero-shape geometry in the normalized frame (negative inside), cut at the support
         plane when there is one: the ray-casting mesh and the exports stop at the floor."""
         return self.support_plane.clip_sdf(positions, self.sdf_field.get_sdf(positions))
 
@@ -155,7 +155,7 @@ class StageOneGeometry(nn.Module):
         return FirstHits(meets_object, meets_floor & ~meets_object, floor_points, object_distance, object_points)
 
     def far_field_radiance(self, ray_bundle: RayBundle) -> Float[Tensor, "num_rays 3"]:
-        """Stage I's far field volume rendered from the sphere exit (frozen), linear RGB."""
+        """nero-shape's far field volume rendered from the sphere exit (frozen), linear RGB."""
         with torch.no_grad():
             _, exit_distance, _ = intersect_unit_sphere(ray_bundle.origins, ray_bundle.directions)
             samples = self.outside_sampler(ray_bundle, exit_distance, jitter=False)

@@ -1,4 +1,4 @@
-"""Load a trained Stage I (nero-shape) run from its config.yml: the geometry that Stage II starts from."""
+"""Load a trained nero-shape run from its config.yml: the geometry that nero-material starts from."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ MODEL_PREFIX = "_model."
 """Prefix of the model's entries in a nerfstudio pipeline state dict."""
 
 
-def load_stage_one(config_path: Path) -> Tuple[NeroShapeModel, TrainerConfig, Path]:
-    """Build the Stage I NeroShapeModel of a run and load its newest checkpoint, on the CPU, in eval mode.
+def load_shape_run(config_path: Path) -> Tuple[NeroShapeModel, TrainerConfig, Path]:
+    """Build the nero-shape NeroShapeModel of a run and load its newest checkpoint, on the CPU, in eval mode.
 
     Returns the model, the run's TrainerConfig and the checkpoint read. Only the model's weights are read
     (`torch.load(weights_only=True)`): no dataset, datamanager or optimizer is set up.
@@ -31,7 +31,7 @@ def load_stage_one(config_path: Path) -> Tuple[NeroShapeModel, TrainerConfig, Pa
     except (RuntimeError, KeyError, EOFError, OSError) as error:
         raise NeroInputError(
             f"{checkpoint_path} is not a readable nerfstudio checkpoint ({type(error).__name__}); "
-            "delete it so the previous one is used, or train Stage I again"
+            "delete it so the previous one is used, or train nero-shape again"
         ) from error
     # Runs trained with several GPUs save the pipeline wrapped in DistributedDataParallel ("module." first).
     unwrapped = {key.removeprefix("module."): value for key, value in pipeline_state.items()}
