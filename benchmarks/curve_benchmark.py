@@ -1,4 +1,4 @@
-"""Time-to-quality curve of Stage I: the mesh's quality after 75, 150, 300, 600 and 900 s of training, for the
+"""Time-to-quality curve of nero-shape: the mesh's quality after 75, 150, 300, 600 and 900 s of training, for the
 current defaults of `nero-shape` against the previous ones, on named scenes of the scene set (docs/scenes.md).
 
     python benchmarks/curve_benchmark.py                         # metal-knot and glossy-blob, variants one by one

@@ -1,4 +1,4 @@
-"""Cost of Stage I's field evaluations and optimizer step: the hash grid, the SDF gradient and Adam, as ratios measured
+"""Cost of nero-shape's field evaluations and optimizer step: the hash grid, the SDF gradient and Adam, as ratios measured
 in one run.
 
     python benchmarks/step_benchmark.py                # 16384 points (512 rays x 32 samples), 7 rounds
@@ -200,8 +200,8 @@ def main(config: StepBenchmark) -> None:
         results[f"training step of {config.load_config.parent.name}"] = time_interleaved(
             {f"our grid, {PYTORCH_CODE}": step, "our grid (default)": step}, config.rounds, config.device
         )
-    title = (f"Stage I field evaluations, {config.points} points, {config.device}, {torch.get_num_threads()} threads "
-             f"(median of {config.rounds} interleaved rounds)")
+    title = (f"nero-shape field evaluations, {config.points} points, {config.device}, "
+             f"{torch.get_num_threads()} threads (median of {config.rounds} interleaved rounds)")
     header = ["part", "variant", "ms", "x previous"]
     rows = [
         [part, name, f"{seconds * 1000:.1f}", f"{seconds / next(iter(medians.values())):.2f}"]

@@ -36,7 +36,7 @@ nero_shape = MethodSpecification(
         machine=this_machine(),
         pipeline=VanillaPipelineConfig(
             # 1024 rays per step: fewer rays (512 throughout, or for the first 600 steps) form the shape sooner in the
-            # first 5 minutes on 2 CPU cores but end worse from 10 minutes on (docs/stage-one-speed.md).
+            # first 5 minutes on 2 CPU cores but end worse from 10 minutes on (docs/shape-speed.md).
             datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig(), train_num_rays_per_batch=1024),
             model=NeroShapeModelConfig(eval_num_rays_per_chunk=1024),
         ),
@@ -58,11 +58,11 @@ nero_shape = MethodSpecification(
         viewer=ViewerConfig(num_rays_per_chunk=1024),
         vis="viewer",
     ),
-    description="NeRO Stage I: watertight geometry of shiny objects (SDF + far field + split-sum shading).",
+    description="NeRO's shape stage: watertight geometry of shiny objects (SDF + far field + split-sum shading).",
 )
 
 
-# ---------------------------------------------------------------- Stage II
+# ---------------------------------------------------------------- nero-material
 from nero_ns.models.nero_material import NeroMaterialModelConfig  # noqa: E402
 
 nero_material = MethodSpecification(
@@ -108,6 +108,6 @@ nero_material = MethodSpecification(
         viewer=ViewerConfig(num_rays_per_chunk=1024),
         vis="viewer",
     ),
-    description="NeRO Stage II: PBR materials (albedo, roughness, metallic) and lighting on a nero-shape geometry "
-    "(needs --shape-config).",
+    description="NeRO's material stage: PBR materials (albedo, roughness, metallic) and lighting on a nero-shape "
+    "geometry (needs --shape-config).",
 )
