@@ -12,7 +12,7 @@ class FusedAdamOptimizerConfig(AdamOptimizerConfig):
     """nerfstudio's Adam with every parameter of a group updated by one fused kernel.
 
     The update is Adam's; on a CPU, where torch otherwise loops over the parameters one tensor operation at a time,
-    the fused step over nero-shape's hash tables takes about a quarter of the time (benchmarks/step_benchmark.py).
+    the fused step over nero-shape's hash tables takes about a third of the time (benchmarks/step_benchmark.py).
     """
 
     fused: bool = True
