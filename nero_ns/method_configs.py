@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
-from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from nero_ns.datamanagers.nero_datamanager import NeroDataManagerConfig
@@ -15,6 +14,7 @@ from nero_ns.engine.optimizers import FusedAdamOptimizerConfig
 from nero_ns.engine.trainer import NeroTrainerConfig
 from nero_ns.exporters.ns_export import install_export_commands
 from nero_ns.models.nero_shape import NeroShapeModelConfig
+from nero_ns.viewer.pipeline import MaterialPipelineConfig, ShapePipelineConfig
 
 # `ns-export nero-mesh`: nerfstudio's exporter has a fixed list of subcommands; see nero_ns/exporters/ns_export.py.
 install_export_commands()
@@ -34,7 +34,7 @@ nero_shape = MethodSpecification(
         max_num_iterations=3000,
         mixed_precision=False,
         machine=this_machine(),
-        pipeline=VanillaPipelineConfig(
+        pipeline=ShapePipelineConfig(
             # 1024 rays per step: fewer rays (512 throughout, or for the first 600 steps) form the shape sooner in the
             # first 5 minutes on 2 CPU cores but end worse from 10 minutes on (docs/shape-speed.md).
             datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig(), train_num_rays_per_batch=1024),
@@ -75,7 +75,7 @@ nero_material = MethodSpecification(
         max_num_iterations=2000,
         mixed_precision=False,
         machine=this_machine(),
-        pipeline=VanillaPipelineConfig(
+        pipeline=MaterialPipelineConfig(
             datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig()),
             model=NeroMaterialModelConfig(eval_num_rays_per_chunk=1024),
         ),

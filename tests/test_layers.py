@@ -8,12 +8,12 @@ from typing import List
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nero_ns"
 FLOORS = {
-    "errors": 0, "colors": 0, "io": 0,
+    "errors": 0, "colors": 0, "console": 0, "io": 0,
     "components": 1,
     "fields": 2,
     "datamanagers": 3,
     "models": 4, "engine": 4,
-    "exporters": 5, "evaluation": 5, "process": 5, "relight": 5, "synthetic": 5,
+    "exporters": 5, "evaluation": 5, "process": 5, "relight": 5, "synthetic": 5, "viewer": 5,
     "method_configs": 6, "demo": 6,
 }
 """The floor of each top-level module or package of nero_ns (0: the ground floor), as in docs/design.md's table."""

@@ -22,6 +22,7 @@ from nerfstudio.utils.external import TCNN_EXISTS
 from torch import Tensor, nn
 
 from nero_ns.components.hash_grid_cpu import hash_grid_cpu, kernel_applies
+from nero_ns.console import report_missing_tinycudann
 
 HashImplementation = Literal["tcnn", "torch"]
 
@@ -135,4 +136,6 @@ def build_hash_grid(implementation: str, **grid_options) -> nn.Module:
     importable, else our HashGrid: no tcnn object is ever built without tinycudann."""
     if implementation == "tcnn" and TCNN_EXISTS:
         return HashEncoding(**grid_options, implementation="tcnn")
+    if implementation == "tcnn":
+        report_missing_tinycudann()
     return HashGrid(**grid_options)

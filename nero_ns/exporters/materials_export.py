@@ -16,7 +16,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 import trimesh
-from jaxtyping import Float
+from jaxtyping import Float, UInt8
 from PIL import Image
 from torch import Tensor
 from trimesh.visual.material import PBRMaterial
@@ -60,6 +60,12 @@ FILE_DESCRIPTIONS: Dict[str, str] = {
     "materials.json": "this description, machine-readable",
     "README.txt": "this description",
 }
+
+
+def material_mesh_options() -> MeshExportOptions:
+    """The mesh options of a materials export: the nero-mesh defaults, decimated to 100k faces so that the UV
+    unwrapping and the textures stay light."""
+    return MeshExportOptions(target_faces=100_000)
 
 
 @dataclass
@@ -174,8 +180,14 @@ def write_environment(
 ) -> None:
     """Radiance RGBE file (imageio's OpenCV writer: no download needed) and a tone-mapped sRGB preview."""
     iio.imwrite(hdr_path, np.ascontiguousarray(radiance, dtype=np.float32), plugin="opencv")
+    Image.fromarray(tone_mapped(radiance)).save(preview_path)
+
+
+def tone_mapped(radiance: Float[np.ndarray, "height width 3"]) -> UInt8[np.ndarray, "height width 3"]:
+    """8-bit sRGB preview of linear radiance: divided by its mean, then x / (1 + x), so a sun does not wash out the
+    sky."""
     exposed = radiance / max(float(radiance.mean()), 1e-8)
-    Image.fromarray(_to_uint8(linear_to_srgb(exposed / (1.0 + exposed)))).save(preview_path)
+    return _to_uint8(linear_to_srgb(exposed / (1.0 + exposed)))
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

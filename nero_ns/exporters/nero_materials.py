@@ -12,7 +12,12 @@ from nerfstudio.utils.rich_utils import CONSOLE
 
 from nero_ns.engine.trained_runs import newest_checkpoint, read_trained_config
 from nero_ns.errors import friendly_errors
-from nero_ns.exporters.materials_export import MaterialExportOptions, check_material_options, export_materials
+from nero_ns.exporters.materials_export import (
+    MaterialExportOptions,
+    check_material_options,
+    export_materials,
+    material_mesh_options,
+)
 from nero_ns.exporters.mesh_export import MeshExportOptions
 from nero_ns.models.nero_material import NeroMaterialModelConfig
 
@@ -21,9 +26,7 @@ class ExportNeroMaterials(Exporter):
     """Export a nero-material model as a textured PBR asset: mesh, per-vertex materials, baked textures, glTF
     binary, OBJ + MTL, and the learned environment map."""
 
-    mesh: tyro.conf.OmitArgPrefixes[MeshExportOptions] = field(
-        default_factory=lambda: MeshExportOptions(target_faces=100_000)
-    )
+    mesh: tyro.conf.OmitArgPrefixes[MeshExportOptions] = field(default_factory=material_mesh_options)
     materials: tyro.conf.OmitArgPrefixes[MaterialExportOptions] = field(default_factory=MaterialExportOptions)
 
     def main(self) -> None:

@@ -1,5 +1,5 @@
 """The one lat-long convention of environment maps that every code path uses (the learned light, exports, relighting,
-the synthetic generator).
+the synthetic generator, the viewer's lights), and reading such a map from any image file.
 
 Convention (world frame is z-up; measured against Mitsuba 3's `envmap` emitter with `ENVMAP_TO_WORLD`):
 a unit direction d = (x, y, z) has polar angle theta = arccos(z) from world +z and azimuth phi = atan2(x, y)
@@ -10,8 +10,15 @@ bilinear, wrapping around in phi. Values are linear radiance.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import imageio.v3 as iio
 import numpy as np
 from jaxtyping import Float
+
+from nero_ns.colors import srgb_to_linear
+from nero_ns.errors import NeroInputError
+from nero_ns.io.hdr import is_hdr_image, read_hdr_image
 
 ENVMAP_CONVENTION = (
     "lat-long, linear radiance, world z-up; direction d=(x,y,z): theta=arccos(z), phi=atan2(x,y) in [0,2pi) "
@@ -34,6 +41,15 @@ def latlong_directions(height: int, width: int) -> Float[np.ndarray, "height wid
     return np.stack([np.sin(theta) * np.sin(phi), np.sin(theta) * np.cos(phi), np.cos(theta)], axis=-1)
 
 
+def rotation_about_up(angle_deg: float) -> Float[np.ndarray, "4 4"]:
+    """Rotation by `angle_deg` about world +z (counter-clockwise seen from above): turning an environment by that
+    angle moves the light that came from direction d to R d."""
+    angle = np.deg2rad(angle_deg)
+    rotation = np.eye(4)
+    rotation[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    return rotation
+
+
 def sample_latlong(
     envmap: Float[np.ndarray, "height width 3"], directions: Float[np.ndarray, "*bs 3"]
 ) -> Float[np.ndarray, "*bs 3"]:
@@ -52,3 +68,33 @@ def sample_latlong(
     top = envmap[row0, left] * (1 - column_weight) + envmap[row0, right] * column_weight
     bottom = envmap[row0 + 1, left] * (1 - column_weight) + envmap[row0 + 1, right] * column_weight
     return top * (1 - row_weight) + bottom * row_weight
+
+
+LDR_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""Environment images taken as sRGB and decoded to linear radiance."""
+
+
+def load_environment(path: Path) -> Float[np.ndarray, "height width 3"]:
+    """Linear float32 RGB radiance of a lat-long map (.exr/.hdr linear, .png/.jpg sRGB)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NeroInputError(f"{path}: environment map not found; pass an existing .exr/.hdr/.png/.jpg lat-long map")
+    suffix = path.suffix.lower()
+    if not (is_hdr_image(path) or suffix in LDR_SUFFIXES):
+        raise NeroInputError(f"{path}: unsupported environment format {suffix!r}; pass a .exr/.hdr/.png/.jpg file")
+    try:
+        if is_hdr_image(path):
+            radiance = read_hdr_image(path)
+        else:
+            pixels = np.asarray(iio.imread(path))
+            if pixels.ndim == 2:
+                pixels = np.repeat(pixels[..., None], 3, axis=-1)
+            scale = float(np.iinfo(pixels.dtype).max) if np.issubdtype(pixels.dtype, np.integer) else 1.0
+            radiance = srgb_to_linear(pixels[..., :3].astype(np.float64) / scale)
+    except NeroInputError:
+        raise
+    except Exception as error:  # Mitsuba and imageio raise many types for corrupt files
+        raise NeroInputError(f"{path}: cannot read it as an image ({error}); pass a valid lat-long map") from error
+    if radiance.ndim != 3 or radiance.shape[0] < 2 or radiance.shape[1] < 2:
+        raise NeroInputError(f"{path}: not a lat-long image (shape {radiance.shape}); pass an H x W RGB map")
+    return np.ascontiguousarray(radiance, dtype=np.float32)

@@ -37,6 +37,7 @@ from nero_ns.fields.shading_field import NeroShadingField
 from nero_ns.models.material_priors import MaterialPriorOptions, floor_prior, prior_losses, smoothness_pairs
 from nero_ns.models.nero_model import NeroModel, NeroModelConfig
 from nero_ns.models.photometric import linear_target, photometric_loss, split_estimate_loss
+from nero_ns.models.relit_preview import PreviewLight, relit_preview
 from nero_ns.models.scene_light import SceneLight, SceneLightOptions
 from nero_ns.models.shape_run import load_shape_run
 from nero_ns.models.shape_geometry import ShapeGeometry
@@ -151,6 +152,9 @@ class NeroMaterialModel(NeroModel):
         self.register_buffer("warm_started", torch.tensor(False))
         self.material_field = self.config.material_field.setup()
         self.light = SceneLight(self.config)
+        self.preview_light: Optional[PreviewLight] = None
+        """Set by ns-viewer's relighting panel (`nero_ns.viewer`): while set, camera renders are the split-sum
+        preview under this light (`relit_preview`) instead of the Monte Carlo render."""
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Checkpoints from before the split into parts load with their keys renamed (`STATE_MOVED_TO_PARTS`)."""
@@ -272,7 +276,11 @@ class NeroMaterialModel(NeroModel):
 
     @torch.no_grad()
     def get_outputs_for_camera(self, camera: Cameras, obb_box: Optional[OrientedBox] = None) -> Dict[str, Tensor]:
-        """Render one camera with `eval_pixel_samples` rays per pixel, each on its own pass, and average them."""
+        """Render one camera with `eval_pixel_samples` rays per pixel, each on its own pass, and average them (with
+        a `preview_light`, its preview: one ray per pixel)."""
+        if self.preview_light is not None:
+            rays = camera.generate_rays(camera_indices=0, obb_box=obb_box)
+            return relit_preview(self.geometry, self.material_field, rays, self.preview_light)
         per_side = math.isqrt(self.config.eval_pixel_samples)
         if per_side * per_side != self.config.eval_pixel_samples:
             raise NeroInputError(
@@ -288,9 +296,9 @@ class NeroMaterialModel(NeroModel):
                 rays = camera.generate_rays(camera_indices=0, coords=coords, obb_box=obb_box)
                 for name, value in self.get_outputs_for_camera_ray_bundle(rays).items():
                     sums[name] = sums[name] + value if name in sums else value
-        outputs = {name: total / self.config.eval_pixel_samples for name, total in sums.items()}
-        outputs["rgb"] = linear_to_srgb(outputs["rgb_linear"])
-        return outputs
+        outputs = {name: total / self.config.eval_pixel_samples for name, total in sums.items() if name != "rgb"}
+        # rgb first: ns-viewer opens on the first output.
+        return {"rgb": linear_to_srgb(outputs["rgb_linear"]), **outputs}
 
     def _shade(
         self,

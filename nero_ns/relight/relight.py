@@ -23,10 +23,11 @@ from jaxtyping import Float
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from nero_ns.io.hdr import write_exr
+from nero_ns.io.latlong import load_environment
 from nero_ns.io.meshes import write_gltf
 from nero_ns.relight.assets import MaterialAssets, write_attribute_ply
 from nero_ns.relight.cameras import RelightCamera, write_transforms
-from nero_ns.relight.environment import load_environment, to_blender_latlong
+from nero_ns.relight.environment import to_blender_latlong
 from nero_ns.relight.renderer import (
     Lighting,
     render_views,

@@ -15,12 +15,12 @@ from nero_ns.errors import NeroInputError
 from nero_ns.relight import MaterialAssets, load_exported_assets, load_gt_assets, orbit_camera_path, relight
 from nero_ns.relight.cameras import RelightCamera, read_transforms_cameras
 from nero_ns.relight.cli import RelightConfig
-from nero_ns.relight.environment import load_environment, to_blender_latlong
+from nero_ns.relight.environment import to_blender_latlong
 from nero_ns.relight.renderer import Lighting, render_views, scene_description
 from nero_ns.relight.assets import write_attribute_ply
 from nero_ns.synthetic.cameras import look_at_c2w
 from nero_ns.io.hdr import write_exr
-from nero_ns.io.latlong import latlong_directions
+from nero_ns.io.latlong import latlong_directions, load_environment
 
 
 def psnr(first: np.ndarray, second: np.ndarray) -> float:

@@ -1,0 +1,1 @@
+"""nero-ns in ns-viewer: panels the methods add to nerfstudio's viewer (relighting, convergence, exports)."""

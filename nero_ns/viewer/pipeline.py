@@ -1,0 +1,58 @@
+"""nerfstudio's pipeline with a method's panel in ns-viewer.
+
+nerfstudio's viewer lists the GUI elements it finds on the pipeline and its modules. The panels live here, on the
+pipeline, rather than on the models: their buttons run the exporters, a floor above the models (docs/design.md).
+The pipeline config names the panel, so `ns-train` (live viewer) and `ns-viewer --load-config` (the run's
+config.yml) both build it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Literal, Optional, Type
+
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes
+from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
+from torch.amp import GradScaler
+
+from nero_ns.viewer.material_controls import RelightingPanelConfig
+from nero_ns.viewer.shape_controls import ShapePanelConfig
+
+
+@dataclass
+class ShapePipelineConfig(VanillaPipelineConfig):
+    """nerfstudio's pipeline with nero-shape's panel in ns-viewer."""
+
+    _target: Type = field(default_factory=lambda: PanelPipeline)
+    panel: ShapePanelConfig = field(default_factory=ShapePanelConfig)
+    """Convergence readout and mesh export in ns-viewer."""
+
+
+@dataclass
+class MaterialPipelineConfig(VanillaPipelineConfig):
+    """nerfstudio's pipeline with nero-material's panel in ns-viewer."""
+
+    _target: Type = field(default_factory=lambda: PanelPipeline)
+    panel: RelightingPanelConfig = field(default_factory=RelightingPanelConfig)
+    """Relighting preview, learned light and textured export in ns-viewer."""
+
+
+class PanelPipeline(VanillaPipeline):
+    """VanillaPipeline that also holds its config's panel (`panel`) and runs the panel's training callbacks."""
+
+    def __init__(
+        self,
+        config: ShapePipelineConfig | MaterialPipelineConfig,
+        device: str,
+        test_mode: Literal["test", "val", "inference"] = "val",
+        world_size: int = 1,
+        local_rank: int = 0,
+        grad_scaler: Optional[GradScaler] = None,
+    ) -> None:
+        super().__init__(config, device, test_mode, world_size, local_rank, grad_scaler)
+        self.panel = config.panel.setup(pipeline=self)
+
+    def get_training_callbacks(
+        self, training_callback_attributes: TrainingCallbackAttributes
+    ) -> List[TrainingCallback]:
+        return super().get_training_callbacks(training_callback_attributes) + self.panel.training_callbacks()
