@@ -40,8 +40,8 @@ from websockets.sync.client import ClientConnection, connect
 from nero_ns.viewer.material_controls import LEARNED_LIGHT, TRAINING_RENDER, RelightingPanel
 from nero_ns.viewer.shape_controls import ShapePanel
 from nero_ns.viewer.studio_lights import STUDIO_LIGHTS
-from test_nero_material import material_config
-from test_stage_one_loading import write_stage_one_run
+from tests.models.test_nero_material import material_config
+from tests.models.test_shape_run import write_shape_run
 
 TRAIN_STEPS = 10
 
@@ -77,10 +77,10 @@ def click(element: ViewerElement) -> None:
 
 @pytest.fixture(scope="module")
 def material_run(tiny_scene, tmp_path_factory):
-    """A Stage I run (the untrained sphere) and a Stage II run trained TRAIN_STEPS steps on it, loaded back as
+    """A nero-shape run (the untrained sphere) and a nero-material run trained TRAIN_STEPS steps on it, loaded back as
     ns-viewer loads it."""
     root = tmp_path_factory.mktemp("viewer")
-    shape_config = write_stage_one_run(tiny_scene, root / "shape")
+    shape_config = write_shape_run(tiny_scene, root / "shape")
     config = material_config(tiny_scene, shape_config, root / "material", TRAIN_STEPS)
     config.set_timestamp()
     config.save_config()
@@ -180,7 +180,7 @@ def test_the_export_button_writes_a_textured_glb_that_loads(material_run, materi
 
 @pytest.fixture(scope="module")
 def shape_run(tiny_scene, tmp_path_factory):
-    config_path = write_stage_one_run(tiny_scene, tmp_path_factory.mktemp("viewer_shape"))
+    config_path = write_shape_run(tiny_scene, tmp_path_factory.mktemp("viewer_shape"))
     _, pipeline, _, step = eval_setup(config_path, test_mode="test")
     with running_viewer(pipeline, config_path.parent, step) as viewer:
         yield {"config_path": config_path, "pipeline": pipeline, "viewer": viewer}
