@@ -6,8 +6,9 @@ cd "$(dirname "$0")"
 
 # System libraries: libusb for open3d (imported by ns-export), colmap and ffmpeg for ns-process-data,
 # libllvm19 for Mitsuba's fast CPU renderer (nero-synth, nero-relight fall back to a slower one without it),
-# g++ for the CPU hash-grid kernel (the PyTorch grid, slower, runs without it).
-SYSTEM_PACKAGES="libusb-1.0-0 colmap ffmpeg libllvm19 g++"
+# g++ for the CPU hash-grid kernel (the PyTorch grid, slower, runs without it), chromium for the test that opens
+# ns-viewer's page in a headless browser.
+SYSTEM_PACKAGES="libusb-1.0-0 colmap ffmpeg libllvm19 g++ chromium"
 missing=""
 for package in $SYSTEM_PACKAGES; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
