@@ -1,4 +1,4 @@
-"""Time-to-quality curve of Stage I: the mesh's quality after 75, 150, 300, 600 and 900 s of training, for the
+"""Time-to-quality curve of nero-shape: the mesh's quality after 75, 150, 300, 600 and 900 s of training, for the
 current defaults of `nero-shape` against the previous ones, on named scenes of the scene set (docs/scenes.md).
 
     python benchmarks/curve_benchmark.py                         # metal-knot and glossy-blob, variants one by one
@@ -60,6 +60,8 @@ DEFAULT_SCENES = "metal-knot,glossy-blob"
 # trainer dropped in, since --checkpoint-at-seconds is what makes a curve from one run (the trainer does not touch
 # the model). Move it forward when a new set of defaults lands.
 PREVIOUS_COMMIT = "38cac48"
+# Today's trainer (its --checkpoint-at-seconds marks the curve) and the modules it imports that PREVIOUS_COMMIT lacks.
+TODAYS_TRAINER = ("engine/trainer.py", "components/hash_grid_cpu.py", "components/nero_hash_grid.cpp")
 VARIANTS: Dict[str, Tuple[str, ...]] = {"current": (), "previous": ()}
 METRICS: Tuple[Metric, ...] = (
     # nero-eval geometry keys
@@ -128,7 +130,8 @@ def selected_variants(config: CurveBenchmark) -> Dict[str, Tuple[str, ...]]:
 
 
 def previous_source(output: Path) -> Path:
-    """A folder holding `nero_ns` as it was at PREVIOUS_COMMIT, with today's trainer (extracted once)."""
+    """A folder holding `nero_ns` as it was at PREVIOUS_COMMIT, with today's trainer and what it imports that the
+    old code lacks (extracted once)."""
     folder = output / f"nero-ns-{PREVIOUS_COMMIT}"
     if not (folder / "nero_ns").is_dir():
         folder.mkdir(parents=True, exist_ok=True)
@@ -139,7 +142,14 @@ def previous_source(output: Path) -> Path:
             raise SystemExit(f"git archive {PREVIOUS_COMMIT} failed (the previous variant needs this repository's "
                              f"history): {archive.stderr.decode().strip()}")
         subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-        shutil.copy(ROOT / "nero_ns" / "engine" / "trainer.py", folder / "nero_ns" / "engine" / "trainer.py")
+        for today in TODAYS_TRAINER:
+            shutil.copy(ROOT / "nero_ns" / today, folder / "nero_ns" / today)
+    # Fail now, not after the other variants have trained: the old code with today's trainer must import.
+    check = subprocess.run([sys.executable, "-c", "import nero_ns.method_configs"], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(folder)}, check=False)
+    if check.returncode != 0:
+        raise SystemExit(f"{folder} does not import with today's trainer (extend TODAYS_TRAINER): "
+                         f"{check.stderr.strip().splitlines()[-1]}")
     return folder
 
 
@@ -265,6 +275,8 @@ def main(config: CurveBenchmark) -> None:
     variants = selected_variants(config)
     scenes = scene_names(config.scenes, DEFAULT_SCENES)
     output = config.output_dir.resolve()
+    if "previous" in variants:
+        previous_source(output)  # extracted and import-checked before anything trains
     size = SceneSize(resolution=config.resolution, num_views=config.num_views, num_test_views=1, spp=config.spp)
     threads = 1 if config.parallel else None
     mode = "side by side, 1 CPU thread each" if config.parallel else f"one after the other, {os.cpu_count()} cores"

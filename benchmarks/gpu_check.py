@@ -1,4 +1,4 @@
-"""Stage I on CUDA: parity of the SDF gradient modes, then the knot's time-to-quality curve, steps/s and peak memory.
+"""nero-shape on CUDA: parity of the SDF gradient modes, then the knot's time-to-quality curve, steps/s and peak memory.
 
     python benchmarks/gpu_check.py --scene SCENE --output-dir OUT --runs-dir /tmp/runs      # on a CUDA machine
     python benchmarks/gpu_check.py --scene SCENE --output-dir OUT --smoke --device cpu     # a minute-long dry run
@@ -25,7 +25,7 @@ with the dataparser transform and scale), so it can be cleaned and scored again 
 
 Machines without pymeshlab, open3d or mitsuba (a GPU machine with only PyTorch's stack and carried wheels): the
 modules that import them at module level are loaded against empty stand-in modules, which this check never calls
-(open3d: the support-plane fit and Stage II's ray casting, both off here; mitsuba: scene generation and HDR input,
+(open3d: the support-plane fit and nero-material's ray casting, both off here; mitsuba: scene generation and HDR input,
 the scene being PNG). pymeshlab cleans exported meshes; without it `clean_mesh` is replaced by a trimesh version of
 the same steps (duplicate and degenerate faces out, largest connected component kept, unreferenced vertices out;
 not the non-manifold-edge repair), and the JSON says which one ran.
@@ -194,7 +194,8 @@ class RecordingCleaner:
 
 # ---------------------------------------------------------------------------------------------- 1. gradient parity
 def rough_sdf_field(device: torch.device) -> NeroSDFField:
-    """An SDF field as after training: rough hash table and MLP, every level unlocked (tests/test_sdf_gradient.py)."""
+    """An SDF field as after training: rough hash table and MLP, every level unlocked (as in
+    tests/fields/test_sdf_field.py)."""
     torch.manual_seed(0)
     field = NeroSDFFieldConfig(hash_implementation="torch").setup()
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""Stage II quality on generated scenes with known materials: does nero-material find metal, roughness, albedo?
+"""nero-material quality on generated scenes with known materials: does nero-material find metal, roughness, albedo?
 
     python benchmarks/material_benchmark.py                      # 900 s per stage, 128 px, 48 views
     python benchmarks/material_benchmark.py --parallel           # both scenes at once, one CPU thread each
@@ -9,13 +9,14 @@ For each scene of `--scenes` (default a metallic knot, metallic 1, roughness 0.1
 0, roughness 0.3; docs/scenes.md), with floor and distractors and trained without masks, and for each repeat
 (`--repeats`: training seeds 42, 43, ... of both stages): `ns-train nero-shape` (with the floor as a known plane) for a wall-clock
 budget, then `ns-train nero-material` on it for another (geometry fine-tuned), `ns-export nero-materials`,
-`nero-eval materials`, and both stages rendered from the held-out gt/test cameras (Stage II at 16 rays per pixel and
-twice its light samples). Prints per scene: mean metallic over the exported mesh (pass: > 0.7 for metal, < 0.3 for
+`nero-eval materials`, and both stages rendered from the held-out gt/test cameras (nero-material at 16 rays per pixel
+and twice its light samples). Prints per scene: mean metallic over the exported mesh (pass: > 0.7 for metal, < 0.3 for
 dielectric), roughness MAE (pass: <= 0.08) and albedo PSNR after per-channel scale alignment (pass: >= 22 dB) at
 the vertices some training camera sees (`nero-eval materials --cameras`), both also at every vertex, held-out PSNR
-of Stage II and of Stage I (whole image, and over the GT object mask; pass: Stage II's >= Stage I's), and the time
-of each step; then the median and the worst over the scenes (medians over repeats, with their range, per scene).
-Writes OUTPUT_DIR/results.json (what --reuse-stage-one reads) and RESULTS_DIR/<date>-<commit>.json and .md. A
+of nero-material and of nero-shape (whole image, and over the GT object mask; pass: nero-material's >= nero-shape's),
+and the time of each step; then the median and the worst over the scenes (medians over repeats, with their range, per
+scene).
+Writes OUTPUT_DIR/results.json (what --reuse-shape-runs reads) and RESULTS_DIR/<date>-<commit>.json and .md. A
 two-material scene passes on metallic when its metallic MAE is below 0.3, as a one-material scene's mean would.
 """
 
@@ -64,8 +65,8 @@ METRICS: Tuple[Metric, ...] = (
     Metric("metallic_mae", "metallic MAE", ".3f"),
     Metric("roughness_mae", "roughness MAE", ".3f"),
     Metric("albedo_psnr", "albedo PSNR", ".1f", higher_is_better=True),
-    Metric("stage_two_psnr", "test PSNR II", ".2f", higher_is_better=True),
-    Metric("object_psnr_gain", "object PSNR II - I", ".2f", higher_is_better=True),
+    Metric("material_psnr", "test PSNR material", ".2f", higher_is_better=True),
+    Metric("object_psnr_gain", "object PSNR material - shape", ".2f", higher_is_better=True),
 )
 
 
@@ -80,10 +81,10 @@ class MaterialBenchmark:
     dielectric-blob."""
     repeats: int = 1
     """Trainings of both stages on every scene, with training seeds 42, 43, ... (nerfstudio's --machine.seed)."""
-    stage_one_seconds: float = 900.0
-    """Wall-clock training budget of Stage I (nero-shape)."""
-    stage_two_seconds: float = 900.0
-    """Wall-clock training budget of Stage II (nero-material)."""
+    shape_seconds: float = 900.0
+    """Wall-clock training budget of nero-shape."""
+    material_seconds: float = 900.0
+    """Wall-clock training budget of nero-material."""
     resolution: int = 128
     """Image size of the generated scenes."""
     num_views: int = 48
@@ -95,27 +96,28 @@ class MaterialBenchmark:
     rays_per_batch: Optional[int] = None
     """Training rays per step of both stages (None: each method's default)."""
     mesh_resolution: int = 256
-    """Marching-cubes resolution of Stage II's ray-casting mesh and of the exported mesh."""
+    """Marching-cubes resolution of nero-material's ray-casting mesh and of the exported mesh."""
     texture_size: int = 1024
     """Baked texture size of the export."""
     max_distance: Optional[float] = None
     """Score materials only at exported vertices this close to the GT surface (fraction of the GT radius)."""
-    reuse_stage_one: bool = False
-    """Keep the Stage I runs already in OUTPUT_DIR (when there) and train only Stage II: for iterating on Stage II."""
-    stage_one_support_plane: bool = True
-    """Train Stage I with `--pipeline.model.support-plane True` (the floor as a known plane, as docs/nero-shape.md advises
-    for objects standing on a floor); `--no-stage-one-support-plane` trains it with nero-shape's default (off)."""
-    stage_two_finetune_geometry: bool = True
-    """Train Stage II with `--pipeline.model.finetune-geometry True` (the SDF refined through the shading normals,
-    as docs/nero-material.md advises for final assets); `--no-stage-two-finetune-geometry` keeps nero-material's default (the
-    Stage I geometry frozen)."""
-    stage_two_options: str = ""
+    reuse_shape_runs: bool = False
+    """Keep the nero-shape runs already in OUTPUT_DIR (when there) and train only nero-material: for iterating on
+    nero-material."""
+    shape_support_plane: bool = True
+    """Train nero-shape with `--pipeline.model.support-plane True` (the floor as a known plane, as docs/nero-shape.md
+    advises for objects standing on a floor); `--no-shape-support-plane` trains it with nero-shape's default (off)."""
+    material_finetune_geometry: bool = True
+    """Train nero-material with `--pipeline.model.finetune-geometry True` (the SDF refined through the shading normals,
+    as docs/nero-material.md advises for final assets); `--no-material-finetune-geometry` keeps nero-material's default
+    (the nero-shape geometry frozen)."""
+    material_options: str = ""
     """Extra `ns-train nero-material` options for both scenes, as one string, e.g.
-    `--stage-two-options="--pipeline.model.eval-sample-multiplier 4"`: to measure a Stage II setting."""
+    `--material-options="--pipeline.model.eval-sample-multiplier 4"`: to measure a nero-material setting."""
     render_monte_carlo: Tuple[int, int] = (16, 2)
-    """Rays per pixel and sample multiplier of Stage II's held-out renders (`eval-pixel-samples`,
-    `eval-sample-multiplier`; a run renders with 4 and 1 unless trained with others): Stage I renders without
-    noise, so Stage II is compared near convergence, its Monte Carlo noise left out."""
+    """Rays per pixel and sample multiplier of nero-material's held-out renders (`eval-pixel-samples`,
+    `eval-sample-multiplier`; a run renders with 4 and 1 unless trained with others): nero-shape renders without
+    noise, so nero-material is compared near convergence, its Monte Carlo noise left out."""
     parallel: bool = False
     """Run the scenes (and repeats) side by side, one CPU thread each, instead of one after the other with all
     threads."""
@@ -124,14 +126,14 @@ class MaterialBenchmark:
 
     def apply_quick_preset(self) -> None:
         if self.quick:
-            self.stage_one_seconds = self.stage_two_seconds = 20.0
+            self.shape_seconds = self.material_seconds = 20.0
             self.resolution, self.num_views, self.num_test_views, self.spp = 48, 12, 2, 8
             self.rays_per_batch, self.mesh_resolution, self.texture_size = 256, 64, 64
             self.render_monte_carlo = (4, 1)
 
 
-def previous_stage_one(name: str, repeat: int, runs: Path, output: Path) -> Optional[TrainResult]:
-    """The Stage I run of an earlier benchmark of this scene and repeat, with its time and memory from that
+def previous_shape_run(name: str, repeat: int, runs: Path, output: Path) -> Optional[TrainResult]:
+    """The nero-shape run of an earlier benchmark of this scene and repeat, with its time and memory from that
     results.json."""
     run_dir = runs / run_name("shape", repeat) / "nero-shape" / "bench"
     steps = trained_steps(run_dir)
@@ -140,8 +142,8 @@ def previous_stage_one(name: str, repeat: int, runs: Path, output: Path) -> Opti
     row = next((row for row in rows if row["scene"] == name and row.get("repeat", 0) == repeat), None)
     if steps is None or row is None:
         return None
-    console.print(f"{name}: reusing the Stage I run in {run_dir}")
-    return TrainResult(run_dir / "config.yml", steps, row["stage_one_seconds"], row["stage_one_peak_mib"])
+    console.print(f"{name}: reusing the nero-shape run in {run_dir}")
+    return TrainResult(run_dir / "config.yml", steps, row["shape_seconds"], row["shape_peak_mib"])
 
 
 def benchmark_scene(name: str, scene: Path, repeat: int, config: MaterialBenchmark, output: Path) -> Dict:
@@ -154,19 +156,19 @@ def benchmark_scene(name: str, scene: Path, repeat: int, config: MaterialBenchma
     logs = folder / "logs"
     test_cameras = scene / "gt" / "test" / "transforms.json"
 
-    shape = previous_stage_one(name, repeat, runs, output) if config.reuse_stage_one else None
+    shape = previous_shape_run(name, repeat, runs, output) if config.reuse_shape_runs else None
     if shape is None:
         shape = train_stage(
-            "nero-shape", scene, runs, shape_name, config.stage_one_seconds, config.rays_per_batch,
+            "nero-shape", scene, runs, shape_name, config.shape_seconds, config.rays_per_batch,
             logs / "train-shape.log", threads=threads, repeat=repeat,
-            extra=("--pipeline.model.support-plane", str(config.stage_one_support_plane)),
+            extra=("--pipeline.model.support-plane", str(config.shape_support_plane)),
         )
     material = train_stage(
-        "nero-material", scene, runs, material_name, config.stage_two_seconds, config.rays_per_batch,
+        "nero-material", scene, runs, material_name, config.material_seconds, config.rays_per_batch,
         logs / "train-material.log",
         extra=("--shape-config", str(shape.config), "--pipeline.model.mesh-resolution", str(config.mesh_resolution),
-               "--pipeline.model.finetune-geometry", str(config.stage_two_finetune_geometry),
-               *shlex.split(config.stage_two_options)),
+               "--pipeline.model.finetune-geometry", str(config.material_finetune_geometry),
+               *shlex.split(config.material_options)),
         threads=threads, repeat=repeat,
     )
     assets = folder / "assets"
@@ -191,11 +193,11 @@ def benchmark_scene(name: str, scene: Path, repeat: int, config: MaterialBenchma
 
     held_out = {}
     render_seconds = 0.0
-    for stage, run in (("stage_one", shape), ("stage_two", material)):
+    for stage, run in (("shape", shape), ("material", material)):
         renders = folder / f"test-renders-{stage}"
         render_seconds += run_command(
             render_views_command(
-                run.config, test_cameras, renders, config.render_monte_carlo if stage == "stage_two" else None
+                run.config, test_cameras, renders, config.render_monte_carlo if stage == "material" else None
             ),
             logs / f"render-{stage}.log", threads,
         ).seconds
@@ -223,12 +225,12 @@ def benchmark_scene(name: str, scene: Path, repeat: int, config: MaterialBenchma
         "albedo_psnr": metrics["albedo_psnr"], "albedo_pass": metrics["albedo_psnr"] >= ALBEDO_PSNR_PASS,
         "metallic_mae": metrics["metallic_mae"], "fraction_seen": metrics["fraction_scored"],
         "roughness_mae_all": everywhere["roughness_mae"], "albedo_psnr_all": everywhere["albedo_psnr"], **held_out,
-        "object_psnr_gain": held_out["stage_two_object_psnr"] - held_out["stage_one_object_psnr"],
-        "psnr_pass": held_out["stage_two_psnr"] >= held_out["stage_one_psnr"],
-        "object_psnr_pass": held_out["stage_two_object_psnr"] >= held_out["stage_one_object_psnr"],
-        "stage_one_steps": shape.steps, "stage_one_seconds": shape.seconds, "stage_one_peak_mib": shape.peak_mib,
-        "stage_two_steps": material.steps, "stage_two_seconds": material.seconds,
-        "stage_two_peak_mib": material.peak_mib, "export_seconds": export.seconds, "render_seconds": render_seconds,
+        "object_psnr_gain": held_out["material_object_psnr"] - held_out["shape_object_psnr"],
+        "psnr_pass": held_out["material_psnr"] >= held_out["shape_psnr"],
+        "object_psnr_pass": held_out["material_object_psnr"] >= held_out["shape_object_psnr"],
+        "shape_steps": shape.steps, "shape_seconds": shape.seconds, "shape_peak_mib": shape.peak_mib,
+        "material_steps": material.steps, "material_seconds": material.seconds,
+        "material_peak_mib": material.peak_mib, "export_seconds": export.seconds, "render_seconds": render_seconds,
     }
 
 
@@ -240,7 +242,8 @@ def print_results(rows: list, config: MaterialBenchmark) -> None:
     mode = "side by side, 1 thread each" if config.parallel else "one after the other, all cores"
     columns = [
         "scene (seed)", "mean metallic", "roughness MAE", "albedo PSNR", "all vertices: rough. / albedo",
-        "test PSNR II / I", "object PSNR II / I", "steps I / II", "time I / II / export (s)",
+        "test PSNR material / shape", "object PSNR material / shape", "steps shape / material",
+        "time shape / material / export (s)",
     ]
     cells = [
         [
@@ -248,25 +251,25 @@ def print_results(rows: list, config: MaterialBenchmark) -> None:
             verdict(f"{row['roughness_mae']:.3f}", row["roughness_pass"]),
             verdict(f"{row['albedo_psnr']:.1f}", row["albedo_pass"]),
             f"{row['roughness_mae_all']:.3f} / {row['albedo_psnr_all']:.1f}",
-            verdict(f"{row['stage_two_psnr']:.2f} / {row['stage_one_psnr']:.2f}", row["psnr_pass"]),
+            verdict(f"{row['material_psnr']:.2f} / {row['shape_psnr']:.2f}", row["psnr_pass"]),
             verdict(
-                f"{row['stage_two_object_psnr']:.2f} / {row['stage_one_object_psnr']:.2f}", row["object_psnr_pass"]
+                f"{row['material_object_psnr']:.2f} / {row['shape_object_psnr']:.2f}", row["object_psnr_pass"]
             ),
-            f"{row['stage_one_steps']} / {row['stage_two_steps']}",
-            f"{row['stage_one_seconds']:.0f} / {row['stage_two_seconds']:.0f} / {row['export_seconds']:.0f}",
+            f"{row['shape_steps']} / {row['material_steps']}",
+            f"{row['shape_seconds']:.0f} / {row['material_seconds']:.0f} / {row['export_seconds']:.0f}",
         ]
         for row in rows
     ]
     print_table(
-        f"nero-material, {config.stage_one_seconds:.0f} s + {config.stage_two_seconds:.0f} s budgets ({mode})",
+        f"nero-material, {config.shape_seconds:.0f} s + {config.material_seconds:.0f} s budgets ({mode})",
         columns, cells,
     )
     console.print(
         f"pass: metallic > {METALLIC_PASS} (metal) or < {DIELECTRIC_PASS} (dielectric), roughness MAE <= "
         f"{ROUGHNESS_MAE_PASS}, albedo PSNR >= {ALBEDO_PSNR_PASS} dB (per-channel scale-aligned); roughness and albedo "
-        "scored at the vertices a training camera sees, and (not judged) at every vertex; held-out PSNR of Stage II "
-        f">= Stage I's, over the whole image and over the object (Stage II rendered at {rays} rays per pixel, "
-        f"{multiplier}x the light samples)"
+        "scored at the vertices a training camera sees, and (not judged) at every vertex; held-out PSNR of "
+        "nero-material >= nero-shape's, over the whole image and over the object (nero-material rendered at "
+        f"{rays} rays per pixel, {multiplier}x the light samples)"
     )
 
 
@@ -288,7 +291,7 @@ def markdown(results: Dict) -> str:
         f"# nero-material, {results['date']}, commit {results['commit']}"
         + (" (uncommitted changes)" if results["dirty"] else ""),
         "", f"`{results['command']}`", "",
-        f"{config['stage_one_seconds']:.0f} s + {config['stage_two_seconds']:.0f} s per scene; "
+        f"{config['shape_seconds']:.0f} s + {config['material_seconds']:.0f} s per scene; "
         f"{config['repeats']} training seed(s) per scene; materials at the vertices a training camera sees.",
         "", markdown_table(columns, cells),
         "", "## Over the scenes: median and worst", "", markdown_table(header, summary_cells),

@@ -3,10 +3,10 @@
 `record DIR` generates the tiny scene (or takes `--scene`), trains nero-shape 3 steps (without and with the support
 plane) and nero-material 3 steps on it through nerfstudio's Trainer, and saves in DIR/snapshot.pt every loss and
 metric of those steps, the outputs of both models on a fixed batch (in training and in evaluation), a rendered
-camera, the priors' values under other settings, and a render of the Stage II checkpoint loaded back with
+camera, the priors' values under other settings, and a render of the nero-material checkpoint loaded back with
 `eval_setup`. The runs stay in DIR.
 
-`compare BASE NEW` prints the largest difference of every number between two snapshots, and renders BASE's Stage II
+`compare BASE NEW` prints the largest difference of every number between two snapshots, and renders BASE's nero-material
 checkpoint with the code that runs the command (so a checkpoint written before a change must load after it and render
 the same). Run both with the same thread count (e.g. OMP_NUM_THREADS=1): a reduction splits differently on another.
 

@@ -6,10 +6,10 @@
 
 Scenes (`--scenes`, docs/scenes.md; floor and distractors, trained without masks): by default a metallic knot, a
 mirror-like blob with concave dimples (metallic 1, roughness 0.05) and a rough dielectric sphere. For each, and
-each repeat (`--repeats`: training seeds 42, 43, ...): Stage I (`ns-train nero-shape`) and Stage II
+each repeat (`--repeats`: training seeds 42, 43, ...): nero-shape (`ns-train nero-shape`) and nero-material
 (`ns-train nero-material`) under the same wall-clock budget, `ns-export nero-mesh` / `ns-export nero-materials`,
 both stages rendered from the held-out gt/test cameras, and `nero-eval scene` (geometry, materials, relighting
-under gt/env_relight.exr, held-out images). The plain-radiance Stage I ablation (`--pipeline.model.shading
+under gt/env_relight.exr, held-out images). The plain-radiance nero-shape ablation (`--pipeline.model.shading
 plain`) runs on --ablation-scenes. Writes OUTPUT_DIR/report.md (with the median and worst of every metric over
 the scenes), results.json, loss_curves.png, metrics.png, and the results as data in RESULTS_DIR/<date>-<commit>.json
 and .md.
@@ -55,7 +55,7 @@ from common import (  # noqa: E402
 from nero_ns.synthetic.scene_set import scene_config  # noqa: E402
 
 SUITE = "metal-knot,mirror-blob,rough-dielectric"
-STAGE_ONE, STAGE_ONE_PLAIN, STAGE_TWO = "I nero", "I plain", "II"
+SHAPE, SHAPE_PLAIN, MATERIAL = "nero-shape", "nero-shape plain", "nero-material"
 METRICS: Tuple[Tuple[Metric, str], ...] = (
     # (metric, its path in nero-eval scene's metrics.json)
     (Metric("chamfer", "Chamfer (R)", ".3f"), "geometry/chamfer"),
@@ -85,7 +85,7 @@ class SuiteBenchmark:
     repeats: int = 1
     """Trainings of every stage on every scene, with training seeds 42, 43, ... (nerfstudio's --machine.seed)."""
     ablation_scenes: Tuple[str, ...] = ("metal-knot",)
-    """Scenes that also get the plain-radiance Stage I ablation."""
+    """Scenes that also get the plain-radiance nero-shape ablation."""
     resolution: int = 128
     """Image size of the generated scenes."""
     num_views: int = 48
@@ -97,11 +97,11 @@ class SuiteBenchmark:
     rays_per_batch: Optional[int] = None
     """Training rays per step of both stages (None: each method's default)."""
     mesh_resolution: int = 256
-    """Marching-cubes resolution of the exported meshes and of Stage II's ray-casting mesh."""
+    """Marching-cubes resolution of the exported meshes and of nero-material's ray-casting mesh."""
     texture_size: int = 1024
-    """Baked texture size of the Stage II export."""
+    """Baked texture size of the nero-material export."""
     relight_spp: int = 64
-    """Samples per pixel when nero-eval relights the Stage II assets."""
+    """Samples per pixel when nero-eval relights the nero-material assets."""
     steps_per_log: int = 10
     """Training steps between loss values in the tensorboard logs (the loss curves)."""
     quick: bool = False
@@ -172,7 +172,7 @@ class SceneRunner:
             **{metric.key: metric_at(record, path) for metric, path in METRICS},
         }
 
-    def stage_one(self, shading: str) -> Tuple[TrainResult, Dict]:
+    def run_shape(self, shading: str) -> Tuple[TrainResult, Dict]:
         name = f"shape-{shading}"
         run = self.train("nero-shape", name, ("--pipeline.model.shading", shading))
         mesh_dir = self.folder / f"mesh-{shading}"
@@ -180,10 +180,10 @@ class SceneRunner:
             "ns-export", "nero-mesh", "--load-config", str(run.config), "--output-dir", str(mesh_dir),
             "--resolution", str(self.config.mesh_resolution),
         ]
-        variant = STAGE_ONE if shading == "nero" else STAGE_ONE_PLAIN
+        variant = SHAPE if shading == "nero" else SHAPE_PLAIN
         return run, self.evaluate(variant, name, run, export, ["--mesh", str(mesh_dir / "mesh.ply")])
 
-    def stage_two(self, shape: TrainResult) -> Dict:
+    def run_material(self, shape: TrainResult) -> Dict:
         run = self.train("nero-material", "material", (
             "--shape-config", str(shape.config), "--pipeline.model.mesh-resolution", str(self.config.mesh_resolution),
         ))
@@ -192,14 +192,14 @@ class SceneRunner:
             "ns-export", "nero-materials", "--load-config", str(run.config), "--output-dir", str(assets),
             "--resolution", str(self.config.mesh_resolution), "--texture-size", str(self.config.texture_size),
         ]
-        return self.evaluate(STAGE_TWO, "material", run, export, ["--assets", str(assets)])
+        return self.evaluate(MATERIAL, "material", run, export, ["--assets", str(assets)])
 
     def all_variants(self) -> List[Dict]:
-        shape, shape_row = self.stage_one("nero")
+        shape, shape_row = self.run_shape("nero")
         rows = [shape_row]
         if self.name in self.config.ablation_scenes:
-            rows.append(self.stage_one("plain")[1])
-        rows.append(self.stage_two(shape))
+            rows.append(self.run_shape("plain")[1])
+        rows.append(self.run_material(shape))
         return rows
 
 
@@ -238,7 +238,7 @@ def plot_loss_curves(rows: List[Dict], path: Path) -> None:
             if row["scene"] == scene:
                 steps, values = read_scalars(Path(row["run_dir"]), LOSS_TAG)
                 seed = f", seed {row['seed']}" if row["repeat"] else ""
-                axis.plot(steps, values, label=f"Stage {row['variant']}{seed}")
+                axis.plot(steps, values, label=f"{row['variant']}{seed}")
         axis.set(title=scene, xlabel="step", ylabel="rgb loss (linear, Charbonnier)", yscale="log")
         axis.legend()
     figure.tight_layout()
@@ -251,7 +251,7 @@ def plot_metric_bars(scene_rows: List[Dict], path: Path) -> None:
     over repeats)."""
     scenes = sorted({row["scene"] for row in scene_rows}, key=[row["scene"] for row in scene_rows].index)
     present = {row["variant"] for row in scene_rows}
-    variants = [variant for variant in (STAGE_ONE, STAGE_ONE_PLAIN, STAGE_TWO) if variant in present]
+    variants = [variant for variant in (SHAPE, SHAPE_PLAIN, MATERIAL) if variant in present]
     figure, axes = plt.subplots(2, (len(SCORES) + 1) // 2, figsize=(4 * ((len(SCORES) + 1) // 2), 6.4))
     for axis, metric in zip(axes.flat, SCORES):
         key = metric.key
@@ -264,7 +264,7 @@ def plot_metric_bars(scene_rows: List[Dict], path: Path) -> None:
                 for scene in scenes
             ]
             axis.bar(
-                np.arange(len(scenes)) + offset * width, values, width, label=f"Stage {variant}",
+                np.arange(len(scenes)) + offset * width, values, width, label=variant,
                 color=f"C{variants.index(variant)}",
             )
         axis.set_xticks(np.arange(len(scenes)) + 0.4 - width / 2, scenes, rotation=15, fontsize=8)
@@ -284,7 +284,8 @@ def report_tables(rows: List[Dict], summary_rows: List[Dict]) -> List[str]:
         "Geometry: Chamfer distance and F-score at 0.01 in GT radii (R), normal error in degrees "
         "(`nero-eval geometry`). Test PSNR: renders of the held-out gt/test cameras, whole image. Materials: albedo "
         "PSNR after per-channel scale alignment, roughness / metallic MAE over the exported vertices. Relight PSNR: "
-        "the Stage II assets rendered by `nero-relight` under gt/env_relight.exr, scale-aligned, against gt/relight.",
+        "the nero-material assets rendered by `nero-relight` under gt/env_relight.exr, scale-aligned, against "
+        "gt/relight.",
         "",
         markdown_table(["scene", "stage", *(metric.title for metric in SCORES)], metric_rows(rows)),
         "",
@@ -297,7 +298,7 @@ def report_tables(rows: List[Dict], summary_rows: List[Dict]) -> List[str]:
         "## Time per stage",
         "",
         "Train: wall clock of the whole `ns-train` process (start-up and final checkpoint included); export: "
-        "`ns-export`; render: held-out views; eval: `nero-eval scene` (includes relighting for Stage II).",
+        "`ns-export`; render: held-out views; eval: `nero-eval scene` (includes relighting for nero-material).",
         "",
         markdown_table(TIMING_HEADER, timing_rows(rows)),
         "",

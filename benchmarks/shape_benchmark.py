@@ -1,4 +1,4 @@
-"""Stage I quality and speed on generated shiny scenes, against the plain-radiance ablation, in one run.
+"""nero-shape quality and speed on generated shiny scenes, against the plain-radiance ablation, in one run.
 
     python benchmarks/shape_benchmark.py --budget-seconds 900
     python benchmarks/shape_benchmark.py --scenes quick --repeats 3      # three scenes, three training seeds

@@ -1,4 +1,5 @@
-"""Cost of Stage I's field evaluations: the hash grid and the SDF gradient, as ratios measured in one run.
+"""Cost of nero-shape's field evaluations and optimizer step: the hash grid, the SDF gradient and Adam, as ratios measured
+in one run.
 
     python benchmarks/step_benchmark.py                # 16384 points (512 rays x 32 samples), 7 rounds
     python benchmarks/step_benchmark.py --points 32768 --threads 1
@@ -7,7 +8,8 @@
 For the SDF field (forward with its gradient, then the backward of an eikonal + SDF + feature loss, as one training
 step does at every inside sample) and the far field (forward and backward), times each variant on the same points
 with every hash level unlocked, the variants interleaved round by round, and prints the median and its ratio to the
-previous implementation (nerfstudio's pure-PyTorch HashEncoding with autograd's double backward). On the CPU our grid
+previous implementation (nerfstudio's pure-PyTorch HashEncoding with autograd's double backward), then one Adam step
+over both fields' parameters with nerfstudio's Adam and with the fused one. On the CPU our grid
 runs its C++ kernel where it is built; "PyTorch code" rows run the same grid without it. Results are written to
 benchmarks/results/step/<date>-<commit>.json (and .md); the time-to-quality curve (`curve_benchmark.py`) is what
 judges defaults.
@@ -25,9 +27,11 @@ from typing import Callable, ContextManager, Dict, List, Optional
 
 import torch
 import tyro
+from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.field_components.encodings import HashEncoding
 from common import markdown_table, print_table, run_record, write_results
 from nero_ns.components.hash_grid_cpu import pytorch_grid_only
+from nero_ns.engine.optimizers import FusedAdamOptimizerConfig
 from nero_ns.fields.far_field import FarFieldConfig
 from nero_ns.fields.sdf_field import NeroSDFField, NeroSDFFieldConfig
 
@@ -116,6 +120,20 @@ def far_field_step(field: torch.nn.Module, points: torch.Tensor) -> None:
     (density.mean() + rgb.mean()).backward()
 
 
+def optimizer_steps(modules: List[torch.nn.Module]) -> Dict[str, Callable[[], None]]:
+    """One Adam step over the modules' parameters (given fixed gradients): nerfstudio's Adam, as nero-shape's
+    optimizers were, and the fused Adam they use now, with nero-shape's learning rate and epsilon."""
+    parameters = [parameter for module in modules for parameter in module.parameters()]
+    generator = torch.Generator().manual_seed(2)
+    for parameter in parameters:
+        parameter.grad = torch.randn(parameter.shape, generator=generator).to(parameter.device)
+    optimizers = {
+        "previous: nerfstudio Adam": AdamOptimizerConfig(lr=1e-2, eps=1e-15).setup(parameters),
+        "fused Adam (default)": FusedAdamOptimizerConfig(lr=1e-2, eps=1e-15).setup(parameters),
+    }
+    return {name: optimizer.step for name, optimizer in optimizers.items()}
+
+
 def training_step(load_config: Path) -> Callable[[], None]:
     """One training step (batch, outputs, losses, backward) of the run at `load_config`, at its last checkpoint."""
     from nerfstudio.utils.eval_utils import eval_setup
@@ -174,13 +192,16 @@ def main(config: StepBenchmark) -> None:
         {name: (lambda field=field: far_field_step(field, outside)) for name, field in far.items()}, config.rounds,
         config.device,
     )
+    results["Adam step over both fields' parameters"] = time_interleaved(
+        optimizer_steps([sdf["our grid, analytic (default)"], far["our grid (default)"]]), config.rounds, config.device
+    )
     if config.load_config is not None:
         step = training_step(config.load_config)
         results[f"training step of {config.load_config.parent.name}"] = time_interleaved(
             {f"our grid, {PYTORCH_CODE}": step, "our grid (default)": step}, config.rounds, config.device
         )
-    title = (f"Stage I field evaluations, {config.points} points, {config.device}, {torch.get_num_threads()} threads "
-             f"(median of {config.rounds} interleaved rounds)")
+    title = (f"nero-shape field evaluations, {config.points} points, {config.device}, "
+             f"{torch.get_num_threads()} threads (median of {config.rounds} interleaved rounds)")
     header = ["part", "variant", "ms", "x previous"]
     rows = [
         [part, name, f"{seconds * 1000:.1f}", f"{seconds / next(iter(medians.values())):.2f}"]

@@ -8,9 +8,8 @@ Renders one camera of the run at `--size` x `--size` pixels, as the viewer asks 
 the preview under a built-in studio light and under the learned light (their prefiltering, done once when a light is
 chosen, is timed apart as "choosing the light"), and the training render (Monte Carlo, `eval_pixel_samples` rays per
 pixel). Variants are interleaved round by round; the table gives the median seconds and the ratio to the training
-render. Without
-`--load-config` it builds the tests' tiny scene with an untrained Stage I (a sphere) and Stage II at the default
-mesh resolution: the cost of a frame depends on the mesh and the share of pixels on the object, not on training.
+render. Without `--load-config` it builds the tests' tiny scene with an untrained nero-shape run (a sphere) and a
+nero-material run at the default mesh resolution: the cost of a frame depends on the mesh and the share of pixels on the object, not on training.
 Results go to benchmarks/results/viewer/<date>-<commit>.json (and .md).
 """
 
@@ -34,9 +33,9 @@ from nerfstudio.utils.eval_utils import eval_setup
 from common import markdown_table, print_table, run_record, write_results
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
-sys.path.insert(0, str(TESTS))
+sys.path[:0] = [str(TESTS), str(TESTS.parent)]
 from conftest import tiny_scene_config  # noqa: E402  (the tests' tiny scene)
-from test_stage_one_loading import write_stage_one_run  # noqa: E402
+from tests.models.test_shape_run import write_shape_run  # noqa: E402
 
 from nero_ns.method_configs import nero_material  # noqa: E402
 from nero_ns.models.nero_material import NeroMaterialModel  # noqa: E402
@@ -50,7 +49,7 @@ STUDIO_LIGHT = "Studio: sunny sky"
 @dataclass
 class ViewerBenchmark:
     load_config: Optional[Path] = None
-    """A trained nero-material run (None: the tests' tiny scene with an untrained Stage I sphere, built in a
+    """A trained nero-material run (None: the tests' tiny scene with an untrained nero-shape sphere, built in a
     temporary folder)."""
     size: int = 256
     """Width and height of the frame, in pixels."""
@@ -67,10 +66,10 @@ class ViewerBenchmark:
 
 
 def untrained_run(folder: Path) -> Path:
-    """The tests' tiny scene, an untrained Stage I run on it and a Stage II run with no training step (config.yml and
-    a checkpoint each), at nero-material's default mesh resolution; returns Stage II's config.yml."""
+    """The tests' tiny scene, an untrained nero-shape run on it and a nero-material run with no training step (config.yml and
+    a checkpoint each), at nero-material's default mesh resolution; returns the nero-material config.yml."""
     scene = generate_scene(tiny_scene_config(folder / "scene"))
-    shape_config = write_stage_one_run(scene, folder / "shape")
+    shape_config = write_shape_run(scene, folder / "shape")
     config = copy.deepcopy(nero_material.config)
     config.pipeline.datamanager.data = scene
     config.shape_config = shape_config
@@ -146,7 +145,7 @@ def main(options: ViewerBenchmark) -> None:
     caption = (f"{options.size} x {options.size} px, {options.threads} threads, {100 * covered:.0f}% of the pixels on "
                f"the object, ray-casting mesh of {len(model.geometry.mesh_faces)} faces")
     print_table("ns-viewer frame of nero-material", header, rows, caption)
-    results = {**record, "run": str(options.load_config or "tiny scene, untrained Stage I sphere"),
+    results = {**record, "run": str(options.load_config or "tiny scene, untrained nero-shape sphere"),
                "size": options.size, "threads": options.threads, "object_share": covered,
                "seconds": times, "median_seconds": medians, "prefilter_seconds": prefilter}
     markdown = f"# ns-viewer frame of nero-material ({record['date']}, {record['commit']})\n\n"

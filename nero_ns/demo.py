@@ -1,4 +1,4 @@
-"""`nero-demo`: the whole Stage I job on the built-in synthetic scene, with the same commands a user runs."""
+"""`nero-demo`: the whole nero-shape job on the built-in synthetic scene, with the same commands a user runs."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class DemoConfig:
     num_views: int = 48
     """Training views of the generated scene."""
     roughness: float = 0.1
-    """Roughness of the gold knot (the curve benchmark's scene); rougher gold is harder for Stage I."""
+    """Roughness of the gold knot (the curve benchmark's scene); rougher gold is harder for nero-shape."""
     mesh_resolution: int = 192
     """Marching-cubes grid resolution of the exported mesh."""
 
@@ -59,7 +59,7 @@ def run_demo(config: DemoConfig) -> Path:
         "ns-train", "nero-shape", "--data", str(scene), "--output-dir", str(runs), "--experiment-name", "demo",
         "--timestamp", "run", "--max-train-seconds", str(config.train_seconds), "--vis", "tensorboard",
         "--steps-per-eval-image", "1000000", "--steps-per-eval-batch", "1000000",
-        # A 4-minute run: half batches for the first 600 steps find the shape sooner (docs/stage-one-speed.md).
+        # A 4-minute run: half batches for the first 600 steps find the shape sooner (docs/shape-speed.md).
         "--pipeline.datamanager.initial-num-rays-per-batch", "512",
     ])
     run_config = runs / "demo" / "nero-shape" / "run" / "config.yml"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import torch
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
-from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from nero_ns.datamanagers.nero_datamanager import NeroDataManagerConfig
 from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
 from nero_ns.engine.schedulers import WarmupCosineSchedulerConfig
 from nero_ns.engine.material_trainer import NeroMaterialTrainerConfig
+from nero_ns.engine.optimizers import FusedAdamOptimizerConfig
 from nero_ns.engine.trainer import NeroTrainerConfig
 from nero_ns.exporters.ns_export import install_export_commands
 from nero_ns.models.nero_shape import NeroShapeModelConfig
@@ -36,33 +36,33 @@ nero_shape = MethodSpecification(
         machine=this_machine(),
         pipeline=ShapePipelineConfig(
             # 1024 rays per step: fewer rays (512 throughout, or for the first 600 steps) form the shape sooner in the
-            # first 5 minutes on 2 CPU cores but end worse from 10 minutes on (docs/stage-one-speed.md).
+            # first 5 minutes on 2 CPU cores but end worse from 10 minutes on (docs/shape-speed.md).
             datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig(), train_num_rays_per_batch=1024),
             model=NeroShapeModelConfig(eval_num_rays_per_chunk=1024),
         ),
         optimizers={
             "fields": {
-                "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=1e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
             "far_field": {
-                "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=1e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
             # The floor texture (used with --pipeline.model.support-plane True): a dense grid, as in nero-material.
             "floor": {
-                "optimizer": AdamOptimizerConfig(lr=2e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=2e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=0),
             },
         },
         viewer=ViewerConfig(num_rays_per_chunk=1024),
         vis="viewer",
     ),
-    description="NeRO Stage I: watertight geometry of shiny objects (SDF + far field + split-sum shading).",
+    description="NeRO's shape stage: watertight geometry of shiny objects (SDF + far field + split-sum shading).",
 )
 
 
-# ---------------------------------------------------------------- Stage II
+# ---------------------------------------------------------------- nero-material
 from nero_ns.models.nero_material import NeroMaterialModelConfig  # noqa: E402
 
 nero_material = MethodSpecification(
@@ -81,33 +81,33 @@ nero_material = MethodSpecification(
         ),
         optimizers={
             "materials": {
-                "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=1e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
             "lights": {
-                "optimizer": AdamOptimizerConfig(lr=5e-3, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=5e-3, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
             # The floor texture is a dense grid fitted straight to the floor's pixels: faster, and no warm-up (no
             # network to destabilize).
             "floor": {
-                "optimizer": AdamOptimizerConfig(lr=2e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=2e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=0),
             },
             # The environment's lat-long grids of log radiance: dense, as the floor texture.
             "environment_texels": {
-                "optimizer": AdamOptimizerConfig(lr=2e-2, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=2e-2, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=0),
             },
             # Used only with --pipeline.model.finetune-geometry True.
             "geometry": {
-                "optimizer": AdamOptimizerConfig(lr=1e-4, eps=1e-15),
+                "optimizer": FusedAdamOptimizerConfig(lr=1e-4, eps=1e-15),
                 "scheduler": WarmupCosineSchedulerConfig(warmup_steps=50),
             },
         },
         viewer=ViewerConfig(num_rays_per_chunk=1024),
         vis="viewer",
     ),
-    description="NeRO Stage II: PBR materials (albedo, roughness, metallic) and lighting on a nero-shape geometry "
-    "(needs --shape-config).",
+    description="NeRO's material stage: PBR materials (albedo, roughness, metallic) and lighting on a nero-shape "
+    "geometry (needs --shape-config).",
 )

@@ -1,6 +1,7 @@
 """Cook-Torrance GGX BRDF (metallic workflow) and the direction samplers used to integrate it.
 
-Shared by Stage I (split-sum table) and Stage II (Monte Carlo shading), so both see one definition of D, G and F.
+Shared by nero-shape (split-sum table) and nero-material (Monte Carlo shading), so both see one definition of D, G
+and F.
 
 Conventions:
 - All directions are unit vectors pointing AWAY from the surface: `view` toward the camera, `light` toward the light.
@@ -8,7 +9,7 @@ Conventions:
   keeps the lobe finite in float32 (alpha >= 0.0016, peak D ~ 1.2e5), as NeRO floors roughness near 0.04.
 - Metallic workflow: F0 = lerp(0.04, base_color, metallic), diffuse albedo = (1 - metallic) * base_color.
 - Masking-shadowing G is the separable Smith form with Schlick-GGX G1 and k = alpha / 2 (Karis 2013, as NeRO's
-  Stage II). Importance sampling uses Heitz 2018 visible-normal sampling, whose pdf needs the EXACT Smith G1 of
+  nero-material). Importance sampling uses Heitz 2018 visible-normal sampling, whose pdf needs the EXACT Smith G1 of
   GGX (`ggx_smith_g1_exact`); the estimator f * cos / pdf stays unbiased whatever G the BRDF uses.
 - Scalars attached to a direction (pdf, roughness, metallic) carry a trailing singleton dim: `"*bs 1"`.
 """

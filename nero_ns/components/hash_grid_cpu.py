@@ -9,6 +9,7 @@ which gives the same numbers; on a GPU the PyTorch code (or tinycudann) always r
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -20,6 +21,9 @@ from jaxtyping import Float
 from torch import Tensor
 
 SOURCE = Path(__file__).with_name("nero_hash_grid.cpp")
+# Named after the source's content and built from a copy in its build folder: every checkout of the same source
+# shares one build (torch rebuilds when the source path it is given changes), and a changed source builds anew.
+KERNEL_NAME = f"{SOURCE.stem}_{hashlib.sha1(SOURCE.read_bytes()).hexdigest()[:12]}"
 _kernel: Optional[ModuleType] = None
 _unavailable: Optional[str] = None
 _pytorch_only = False
@@ -38,10 +42,16 @@ def load_kernel(verbose: bool = False) -> Optional[ModuleType]:
     from torch.utils import cpp_extension
 
     try:
-        if not (Path(cpp_extension._get_build_directory(SOURCE.stem, False)) / f"{SOURCE.stem}.so").exists():
+        build_directory = Path(cpp_extension._get_build_directory(KERNEL_NAME, False))
+        if not (build_directory / f"{KERNEL_NAME}.so").exists():
             print("nero-ns: compiling the CPU hash-grid kernel (once per machine, about a minute)")
+        source = build_directory / f"{KERNEL_NAME}.cpp"
+        if not source.exists():
+            partial = source.with_name(f".{source.name}.{os.getpid()}")
+            partial.write_bytes(SOURCE.read_bytes())
+            os.replace(partial, source)  # concurrent first runs never compile a half-written copy
         _kernel = cpp_extension.load(
-            name=SOURCE.stem, sources=[str(SOURCE)], extra_cflags=["-O3"], verbose=verbose
+            name=KERNEL_NAME, sources=[str(source)], extra_cflags=["-O3"], verbose=verbose
         )
     except Exception as error:  # no compiler, no headers: the PyTorch grid gives the same numbers, only slower
         _unavailable = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__

@@ -1,4 +1,4 @@
-"""Importance sampling of light directions from a lat-long radiance map (Stage II's third Monte Carlo strategy).
+"""Importance sampling of light directions from a lat-long radiance map (nero-material's third Monte Carlo strategy).
 
 Cosine and GGX samples find a small bright light (a sun) by chance: with tens of samples most pixels miss it and a
 few see it at a huge weight. The estimate is then skewed, and a robust photometric loss fits near its median, so

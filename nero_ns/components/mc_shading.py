@@ -1,4 +1,4 @@
-"""Monte Carlo shading of surface points under a light function, with multiple importance sampling (Stage II).
+"""Monte Carlo shading of surface points under a light function, with multiple importance sampling (nero-material).
 
 Estimates L_o(v) = int (f_d + f_s)(v, l) L(l) V(l) (n.l) dl with `num_diffuse` cosine-weighted, `num_specular`
 GGX visible-normal and optionally `num_light` samples of a light sampler (`LatLongLightSampler`), combined by

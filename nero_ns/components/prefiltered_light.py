@@ -9,7 +9,7 @@
 Each filtered texel averages a fixed set of lobe samples (Hammersley points through the BRDF samplers of `brdf.py`),
 and each sample reads a copy of the map blurred to the solid angle the sample stands for, 1 / (count x pdf)
 (filtered importance sampling, Colbert and Krivanek 2007): a few dozen samples give a smooth lobe, and building the
-maps costs a few hundred thousand look-ups. Shading with these maps and the pre-integrated (A, B) table, as Stage I
+maps costs a few hundred thousand look-ups. Shading with these maps and the pre-integrated (A, B) table, as nero-shape
 does (`NeroShadingField`), costs a few look-ups per pixel, which keeps the relit viewer preview interactive on a CPU.
 It ignores occlusion: light the object hides from itself still arrives.
 """

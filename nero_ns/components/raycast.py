@@ -1,4 +1,5 @@
-"""Ray casting against a triangle mesh (Stage II: first hits of camera rays, visibility of sampled light directions).
+"""Ray casting against a triangle mesh (nero-material: first hits of camera rays, visibility of sampled light
+directions).
 
 Backed by open3d's Embree BVH (`o3d.t.geometry.RaycastingScene`) on the CPU; tensors on any device are moved to
 the CPU for the query and the results moved back. Directions need not be unit length: they are normalized, and all

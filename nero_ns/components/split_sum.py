@@ -4,8 +4,8 @@ For a view at angle n.v and perceptual roughness r, the specular BRDF times cosi
     int f_spec(v, l) (n.l) dl = F0 * A(n.v, r) + B(n.v, r)
 because Schlick's Fresnel is linear in F0: A weights (1 - (1 - v.h)^5), B weights (1 - v.h)^5.
 The table is built once per (resolution, num_samples) by visible-normal importance sampling on a Hammersley point
-set (deterministic) with the G and sampler of `brdf.py`, so Stage I's split-sum and Stage II's Monte Carlo shading
-agree on one BRDF.
+set (deterministic) with the G and sampler of `brdf.py`, so nero-shape's split-sum and nero-material's Monte Carlo
+shading agree on one BRDF.
 """
 
 from __future__ import annotations

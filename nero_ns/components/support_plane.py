@@ -1,7 +1,7 @@
 """The plane an object stands on (a table, the floor), found in the sparse points around it.
 
-Stage I joins the floor to the SDF as a known surface, so the object's SDF does not have to model it (and does not
-fuse with it around the object's base). Stage II cuts the geometry at the plane and lights the directions that meet
+nero-shape joins the floor to the SDF as a known surface, so the object's SDF does not have to model it (and does not
+fuse with it around the object's base). nero-material cuts the geometry at the plane and lights the directions that meet
 it with the floor light (`nero_ns.fields.floor_light`): a distant environment cannot know that the floor right under
 the object lies in the object's own shadow."""
 

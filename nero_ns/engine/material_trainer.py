@@ -1,4 +1,4 @@
-"""The nero-material trainer: NeroTrainer with the Stage I run as a top-level option (`--shape-config`)."""
+"""The nero-material trainer: NeroTrainer with the nero-shape run as a top-level option (`--shape-config`)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ from nero_ns.engine.trainer import NeroTrainer, NeroTrainerConfig
 from nero_ns.errors import NeroInputError, friendly_errors
 
 MISSING_SHAPE_CONFIG = (
-    "nero-material needs the Stage I run: pass --shape-config outputs/<experiment>/nero-shape/<timestamp>/config.yml "
+    "nero-material needs a nero-shape run: pass --shape-config outputs/<experiment>/nero-shape/<timestamp>/config.yml "
     "(written by `ns-train nero-shape`)"
 )
 
 
 @dataclass
 class NeroMaterialTrainerConfig(NeroTrainerConfig):
-    """NeroTrainerConfig with the Stage I run as a top-level option (`--shape-config`), copied into the model's
+    """NeroTrainerConfig with the nero-shape run as a top-level option (`--shape-config`), copied into the model's
     config (`pipeline.model.shape_config`)."""
 
     _target: Type = field(default_factory=lambda: NeroMaterialTrainer)
     shape_config: Optional[Path] = None
-    """config.yml of the Stage I run: outputs/<experiment>/nero-shape/<time>/config.yml from `ns-train nero-shape`."""
+    """config.yml of a nero-shape run: outputs/<experiment>/nero-shape/<time>/config.yml from `ns-train nero-shape`."""
 
     def __post_init__(self) -> None:
         # Runs when the command line is parsed, before ns-train saves config.yml, so the saved model config has it.
@@ -35,7 +35,7 @@ class NeroMaterialTrainerConfig(NeroTrainerConfig):
 
 
 class NeroMaterialTrainer(NeroTrainer):
-    """NeroTrainer that checks the Stage I run is given before building anything."""
+    """NeroTrainer that checks the nero-shape run is given before building anything."""
 
     config: NeroMaterialTrainerConfig
 

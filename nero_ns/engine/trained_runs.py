@@ -1,6 +1,6 @@
 """Read a finished `ns-train` run (its config.yml and newest checkpoint) with one-line errors for every bad case.
 
-`ns-export nero-mesh`, `ns-export nero-materials` and Stage II's `--shape-config` all start from a run folder;
+`ns-export nero-mesh`, `ns-export nero-materials` and nero-material's `--shape-config` all start from a run folder;
 they check it here, before nerfstudio loads anything, so a wrong path or method fails in one line.
 """
 

@@ -16,6 +16,7 @@ from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocati
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from nerfstudio.utils import writer
 
+from nero_ns.components.hash_grid_cpu import load_kernel
 from nero_ns.engine.schedulers import WarmupCosineSchedulerConfig
 from nero_ns.errors import friendly_errors
 
@@ -59,6 +60,8 @@ class NeroTrainer(Trainer):
         self._kept_checkpoints: Set[Path] = set()
         with friendly_errors():
             super().setup(test_mode=test_mode)
+        if self.device == "cpu":
+            load_kernel()  # checked (or built) now, not on the training clock at the first step
 
     @contextmanager
     def _off_the_clock(self) -> Iterator[None]:

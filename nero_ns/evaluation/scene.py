@@ -65,7 +65,7 @@ class SceneEvaluation:
     mesh: Optional[Path] = None
     """Reconstructed mesh (default: ASSETS/mesh.ply when --assets is given)."""
     assets: Optional[Path] = None
-    """Stage II export folder (mesh.ply + albedo.npy, roughness.npy, metallic.npy)."""
+    """nero-material export folder (mesh.ply + albedo.npy, roughness.npy, metallic.npy)."""
     relit: Optional[Path] = None
     """nero-relight output rendered from gt/relight/transforms.json under gt/env_relight.exr."""
     test_renders: Optional[Path] = None

@@ -44,7 +44,7 @@ class ExportNeroMaterials(Exporter):
 
 def check_material_run(config_path: Path) -> None:
     """One-line errors, before nerfstudio loads anything, for a missing or unreadable config, a config of another
-    method (a nero-shape one: train Stage II from it first), or a run without checkpoints."""
+    method (a nero-shape one: train nero-material from it first), or a run without checkpoints."""
     config = read_trained_config(
         config_path,
         "nero-material",

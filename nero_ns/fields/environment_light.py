@@ -1,4 +1,5 @@
-"""Stage II lights: the distant environment (by direction) and NeRO's indirect "inner" light (by point and direction).
+"""nero-material's lights: the distant environment (by direction) and NeRO's indirect "inner" light (by point and
+direction).
 
 Directions are unit vectors in the normalized frame, pointing from the object toward the light. The dataparser
 normalizes with an identity rotation, so they are also directions of the input (world) frame, and
@@ -57,7 +58,7 @@ class EnvironmentLightConfig(InstantiateConfig):
     texel_resolutions: Tuple[int, ...] = (16, 64, 256)
     """Rows of lat-long grids of log radiance (twice as many columns, `ENVMAP_CONVENTION`) added to the MLP's
     output. The MLP (harmonics up to l = 2^(sh_degree-1)) can shape one sharp peak but not detail all over the
-    sphere; with it alone the metal knot of the material benchmark took roughness 0.58 (true 0.1) on one Stage I
+    sphere; with it alone the metal knot of the material benchmark took roughness 0.58 (true 0.1) on one nero-shape
     geometry, explaining the photos with a blurred lobe. Empty: the MLP alone."""
 
 

@@ -1,4 +1,4 @@
-"""Stage II light from the floor the object stands on: a learned texture of the floor in open sky, darkened by the
+"""nero-material light from the floor the object stands on: a learned texture of the floor in open sky, darkened by the
 share of the sky that the object hides from each floor point.
 
 A direction leaving the object's underside meets the floor, usually right under the object, where the object
@@ -42,7 +42,7 @@ class FloorLightConfig(FloorTextureConfig):
 
 class FloorLight(FloorTexture):
     """Linear radiance leaving points of the support plane: the texture is the floor in open sky. The plane is
-    given at each call, as to `FloorTexture` (Stage II's geometry holds it)."""
+    given at each call, as to `FloorTexture` (nero-material's geometry holds it)."""
 
     def __init__(self, config: FloorLightConfig) -> None:
         super().__init__(config)

@@ -1,4 +1,4 @@
-"""Stage II material field: PBR parameters (albedo, roughness, metallic) at surface points."""
+"""nero-material material field: PBR parameters (albedo, roughness, metallic) at surface points."""
 
 from __future__ import annotations
 

@@ -45,9 +45,9 @@ class NeroSDFFieldConfig(DefaultsForNewFields, HashGridOptions, InstantiateConfi
     """Steps over which the sharpness floor rises. Without a rising floor, short runs on shiny scenes let the
     learned inv_s fall and the object turns into a translucent haze the far field shows through."""
     gradient_mode: GradientMode = "analytic"
-    """How the SDF gradient (normals, eikonal loss) is computed. analytic: exactly, in the forward pass (the hash
-    grid's trilinear derivative carried through the MLP in forward mode), so a training step needs one ordinary
-    backward pass; autograd: the same numbers from torch.autograd.grad with create_graph and a double backward (a
+    """How the SDF gradient (normals, eikonal loss) is computed. analytic: exactly, in the forward pass (the MLP's
+    derivative written out layer by layer, then the hash grid's trilinear derivative), so a training step needs one
+    ordinary backward pass; autograd: the same numbers from torch.autograd.grad with create_graph and a double backward (a
     little slower on our grid, and the only way with tinycudann's); finite-difference: central differences of the
     SDF (six more evaluations, several times slower on a CPU) with a step of half a cell of the finest unlocked level,
     smoothing the gradient early in training."""
@@ -142,25 +142,29 @@ class NeroSDFField(nn.Module):
     def _forward_with_gradient(
         self, positions: Float[Tensor, "*bs 3"]
     ) -> Tuple[Float[Tensor, "*bs 1"], Float[Tensor, "*bs feat"], Float[Tensor, "*bs 3"]]:
-        """SDF, feature and exact SDF gradient in one pass: the derivative of the MLP input along x, y and z (unit
-        vectors for the raw position, the grid's Jacobian for its features) is pushed through each layer beside the
-        value (forward-mode differentiation), so nothing needs a backward pass through a backward pass."""
+        """SDF, feature and exact SDF gradient as ordinary tensors of the forward pass, so training needs no backward
+        pass through a backward pass. The SDF is one output of the MLP, so its derivative with respect to the MLP's
+        input is written out layer by layer from the output back (a row vector times each weight, times each
+        Softplus slope): one narrow product per layer instead of three for derivatives carried forward along x, y
+        and z. The grid's Jacobian then maps the feature part of that derivative to space."""
         features, feature_jacobian = self.encoding(positions, with_jacobian=True)
         assert feature_jacobian is not None
         hidden = torch.cat([positions, features], dim=-1)
-        axes = torch.eye(3, dtype=positions.dtype, device=positions.device).expand(*positions.shape[:-1], 3, 3)
-        tangents = torch.cat([axes, feature_jacobian], dim=-1)  # (*bs, 3, in_dim): d(input)/dx, /dy, /dz
+        slopes = []
         for index, layer in enumerate(self.layers):
             hidden = layer(hidden)
-            tangents = torch.nn.functional.linear(tangents, layer.weight)
             if index < len(self.layers) - 1:
-                slope = torch.sigmoid(self.activation.beta * hidden)  # derivative of Softplus(beta)
+                slopes.append(torch.sigmoid(self.activation.beta * hidden))  # derivative of Softplus(beta)
                 hidden = self.activation(hidden)
-                tangents = tangents * slope[..., None, :]
+        input_gradient = self.layers[-1].weight[0]  # d(SDF residual) / d(last hidden layer)
+        for layer, slope in zip(reversed(self.layers[:-1]), reversed(slopes)):
+            input_gradient = (input_gradient * slope) @ layer.weight
+        position_part, feature_part = input_gradient[..., :3], input_gradient[..., 3:]
+        grid_part = torch.matmul(feature_jacobian, feature_part[..., None])[..., 0]  # (*bs, 3, F) x (*bs, F)
         norm = positions.norm(dim=-1, keepdim=True)
         sphere_gradient = positions / norm.clamp(min=1e-12)
         sdf = norm - self.config.init_radius + hidden[..., :1]
-        return sdf, hidden[..., 1:], sphere_gradient + tangents[..., 0]
+        return sdf, hidden[..., 1:], sphere_gradient + position_part + grid_part
 
     def _finite_difference_gradient(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 3"]:
         """Central differences of the SDF along x, y, z with a step of half a cell of the finest unlocked level (in

@@ -1,4 +1,4 @@
-"""Stage II's priors: what the photos cannot decide about materials and light, settled by assumption.
+"""nero-material's priors: what the photos cannot decide about materials and light, settled by assumption.
 
 Every prior is a weight times a term (`weighted_terms`); a prior that is on only for part of training gets its weight
 from `scheduled_weight`. docs/nero-material.md gives the reasons for each.
@@ -20,7 +20,7 @@ from nero_ns.models.photometric import PhotometricLossKind, photometric_loss
 
 @dataclass
 class MaterialPriorOptions:
-    """Weights and settings of Stage II's priors (part of the nero-material model config)."""
+    """Weights and settings of nero-material's priors (part of the nero-material model config)."""
 
     smoothness_loss_mult: float = 0.1
     """Weight of the material smoothness prior (materials at x and at a tangent offset of x agree)."""

@@ -1,10 +1,11 @@
-"""nero-material: Stage II of NeRO. PBR materials and lighting on the fixed Stage I geometry, by Monte Carlo shading.
+"""nero-material: NeRO's material stage. PBR materials and lighting on the fixed nero-shape geometry, by Monte Carlo
+shading.
 
-The model wires three parts: the adopted Stage I geometry (`StageOneGeometry`: SDF, far field, support plane and the
+The model wires three parts: the adopted nero-shape geometry (`ShapeGeometry`: SDF, far field, support plane and the
 ray-casting mesh), the scene's light (`SceneLight`) and the material field, with the priors of `material_priors`.
 Camera rays that meet the object are shaded with GGX + Lambert by Monte Carlo integration of the light arriving along
 sampled directions; rays that meet the floor inside the unit sphere show the floor light; the others take the frozen
-Stage I far field, volume rendered from the sphere exit as in Stage I. Renders average several rays per pixel, so
+nero-shape far field, volume rendered from the sphere exit as in nero-shape. Renders average several rays per pixel, so
 silhouette pixels are blends as in photos.
 """
 
@@ -38,8 +39,8 @@ from nero_ns.models.nero_model import NeroModel, NeroModelConfig
 from nero_ns.models.photometric import linear_target, photometric_loss, split_estimate_loss
 from nero_ns.models.relit_preview import PreviewLight, relit_preview
 from nero_ns.models.scene_light import SceneLight, SceneLightOptions
-from nero_ns.models.stage_one import load_stage_one
-from nero_ns.models.stage_one_geometry import StageOneGeometry
+from nero_ns.models.shape_run import load_shape_run
+from nero_ns.models.shape_geometry import ShapeGeometry
 from nero_ns.models.warm_start import warm_start
 
 STATE_MOVED_TO_PARTS = (
@@ -71,11 +72,11 @@ class NeroMaterialModelConfig(NeroModelConfig, SceneLightOptions, MaterialPriorO
 
     _target: Type = field(default_factory=lambda: NeroMaterialModel)
     shape_config: Optional[Path] = None
-    """config.yml of the Stage I (nero-shape) run; set from the top-level --shape-config."""
+    """config.yml of the nero-shape run; set from the top-level --shape-config."""
     mesh_resolution: int = 256
-    """Marching-cubes samples per axis of the Stage I mesh that rays are cast against (extracted once)."""
+    """Marching-cubes samples per axis of the nero-shape mesh that rays are cast against (extracted once)."""
     finetune_geometry: bool = False
-    """Also optimize the Stage I SDF (through the shading normals) with the small 'geometry' learning rate: advised
+    """Also optimize the nero-shape SDF (through the shading normals) with the small 'geometry' learning rate: advised
     for final assets (on the material benchmark's held-out views, object PSNR +0.43 dB on the knot, +0.11 on the
     blob), at about 15% more time per step."""
     material_field: MaterialFieldConfig = field(default_factory=MaterialFieldConfig)
@@ -101,15 +102,15 @@ class NeroMaterialModelConfig(NeroModelConfig, SceneLightOptions, MaterialPriorO
     photos' noise, beyond it to the median (robust to fireflies and misplaced highlights). The photos' highlights
     are speckle (a few of the renderer's samples meet a small light), whose mean lies above its median, and PSNR
     rewards the mean. With the split estimate, the material benchmark's blob reached object PSNR 27.88 at 0.05
-    and 27.86 at 0.001 (one Stage I run); its roughness MAE 0.037 and 0.044."""
+    and 27.86 at 0.001 (one nero-shape run); its roughness MAE 0.037 and 0.044."""
     split_estimate_mult: float = 1.0
     """Weight of the split gradient (`split_estimate_loss`) added to the photometric loss's own (0: off). Above 0,
     each hit is shaded in training as two independent halves of its light samples (the counts must be even), and
     each half's derivative is also weighted by the loss's slope at the other half's residual, so a sample that
     meets a small bright light no longer alone sets the sign of its gradient, which pulls such a light down. On the
     material benchmark's blob, this with charbonnier-epsilon 0.05 raised the object PSNR by 0.30 and 0.44 dB over
-    neither (split off, epsilon 0.001) on two Stage I runs, passing Stage I's on the second; docs/nero-material.md has the
-    figures."""
+    neither (split off, epsilon 0.001) on two nero-shape runs, passing nero-shape's on the second;
+    docs/nero-material.md has the figures."""
     split_estimate_joint_mult: float = 1.0
     """With a split estimate, the weight of the photometric loss's own gradient (of the mean of the halves) beside
     the split gradient. 0, the split gradient alone, lets a rarely met light grow past the photos: on the
@@ -119,19 +120,19 @@ class NeroMaterialModelConfig(NeroModelConfig, SceneLightOptions, MaterialPriorO
     white there, not to stay at it (off for linear HDR inputs). In the material benchmark's photos 53% of the blob's
     and 23% of the knot's object pixels have a clipped channel."""
     support_plane: bool = True
-    """Cut the geometry at the plane the object stands on (Stage I's, or else one found in the sparse points) and
+    """Cut the geometry at the plane the object stands on (nero-shape's, or else one found in the sparse points) and
     light the directions that meet it with the floor light: the floor under an object lies in its shadow, which a
     distant environment cannot show."""
     floor_loss_mult: float = 1.0
     """Weight of the photometric loss of the floor light on the training rays that miss the object and meet the
     textured part of the floor."""
     warm_start_steps: int = 300
-    """Regression steps fitting materials and lights to Stage I's split-sum heads before training (0: start from
-    grey light and mid-range materials; skipped for a Stage I run of the plain-shading ablation)."""
+    """Regression steps fitting materials and lights to nero-shape's split-sum heads before training (0: start from
+    grey light and mid-range materials; skipped for a nero-shape run of the plain-shading ablation)."""
 
 
 class NeroMaterialModel(NeroModel):
-    """Stage II model: materials and lights on the Stage I geometry, by ray casting and Monte Carlo shading."""
+    """nero-material model: materials and lights on the nero-shape geometry, by ray casting and Monte Carlo shading."""
 
     config: NeroMaterialModelConfig
 
@@ -139,13 +140,14 @@ class NeroMaterialModel(NeroModel):
         super().populate_modules()
         if self.config.shape_config is None:
             raise NeroInputError(MISSING_SHAPE_CONFIG)
-        stage_one, _, _ = load_stage_one(self.config.shape_config)
-        self.geometry = StageOneGeometry(
-            stage_one, self.config.shape_config, self.config.mesh_resolution, self.config.support_plane,
+        shape_model, _, _ = load_shape_run(self.config.shape_config)
+        self.geometry = ShapeGeometry(
+            shape_model, self.config.shape_config, self.config.mesh_resolution, self.config.support_plane,
             trainable=self.config.finetune_geometry, sparse_points=self.metadata.get("points3D_xyz"),
         )
-        # Stage I's material and light heads, read once by the warm start (frozen; None for the plain ablation).
-        shading = stage_one.shading_field
+        # nero-shape's material and light heads, read once by the warm start (frozen; None for the plain ablation).
+        shading = shape_model.shading_field
+        # The attribute keeps its old name: it is a state-dict key of saved nero-material checkpoints.
         self.stage_one_shading = shading.requires_grad_(False) if isinstance(shading, NeroShadingField) else None
         self.register_buffer("warm_started", torch.tensor(False))
         self.material_field = self.config.material_field.setup()
@@ -183,10 +185,12 @@ class NeroMaterialModel(NeroModel):
             self.light.rebuild_sampler(self.geometry)
 
     def _warm_start(self) -> None:
-        """Fit materials and lights to Stage I's heads on the ray-casting mesh, once per run (a flag in the
+        """Fit materials and lights to nero-shape's heads on the ray-casting mesh, once per run (a flag in the
         checkpoint keeps a resumed run from doing it again)."""
         if self.stage_one_shading is not None and self.config.warm_start_steps > 0:
-            CONSOLE.print(f"Warm start: fitting materials and lights to Stage I ({self.config.warm_start_steps} steps)")
+            CONSOLE.print(
+                f"Warm start: fitting materials and lights to nero-shape ({self.config.warm_start_steps} steps)"
+            )
             losses = warm_start(
                 self.stage_one_shading, self.geometry.sdf_field, self.geometry.raycaster_vertices(),
                 self.material_field, self.light.environment, self.light.indirect, self.config.warm_start_steps,
@@ -196,7 +200,7 @@ class NeroMaterialModel(NeroModel):
 
     # ------------------------------------------------------------------ queries (exporters, evaluation)
     def query_sdf(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 1"]:
-        """Signed distance of the Stage I geometry (`StageOneGeometry.query_sdf`)."""
+        """Signed distance of the nero-shape geometry (`ShapeGeometry.query_sdf`)."""
         return self.geometry.query_sdf(positions)
 
     @torch.no_grad()
@@ -221,7 +225,8 @@ class NeroMaterialModel(NeroModel):
 
         rgb_linear = zeros(3)
         outputs_floor: Dict[str, Tensor] = {}
-        # Inside the unit sphere the floor was Stage I's SDF, which Stage II cuts away: the floor light shows it there.
+        # Inside the unit sphere the floor was nero-shape's SDF, which nero-material cuts away: the floor light shows
+        # it there.
         floor_seen = zeros(1)[:, 0].bool()
         if self.geometry.support_plane.has_plane:
             # Camera rays that miss the object and meet the textured floor show the floor light directly.

@@ -1,4 +1,4 @@
-"""nero-shape: Stage I of NeRO. Rays become pixels through an SDF inside the unit sphere and a far field outside."""
+"""nero-shape: NeRO's shape stage. Rays become pixels through an SDF inside the unit sphere and a far field outside."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class NeroShapeModelConfig(NeroModelConfig):
     learned, so the shape can form sooner; after the warm-up, and outside training, only NeRO's shading remains."""
     num_samples: int = 8
     """Coarse samples inside the sphere (the SDF is evaluated at each, with its gradient). 8 rather than 16: the
-    steps saved shape the object sooner than the extra samples do (docs/stage-one-speed.md)."""
+    steps saved shape the object sooner than the extra samples do (docs/shape-speed.md)."""
     num_importance_samples: int = 16
     """NeuS importance samples inside the sphere, added over num_upsample_steps rounds."""
     num_upsample_steps: int = 4
@@ -89,7 +89,7 @@ class NeroShapeModelConfig(NeroModelConfig):
     cos_anneal_steps: int = 250
     """Steps over which the NeuS cosine is annealed to the true one. Until it is, every sample counts as entering
     the surface, which lets thin parts separate early but shrinks the surface inside the truth (by a few hundredths
-    of the radius); a short anneal ends that bias within a CPU run's first minutes (docs/stage-one-speed.md)."""
+    of the radius); a short anneal ends that bias within a CPU run's first minutes (docs/shape-speed.md)."""
     support_plane: bool = False
     """Find the plane the object stands on in the sparse points (when the data has them) and render the scene as the
     object's SDF joined with the solid below that plane: the floor inside the sphere is then a known surface, and the
@@ -110,11 +110,11 @@ class NeroShapeModelConfig(NeroModelConfig):
     """Training step from which the support plane is joined to the SDF (always outside training); until then the
     far field shows the floor inside the sphere as well. In the material benchmark, 300 let the thin knot form down
     to the floor (training PSNR at step 700 19.9, against 18.2 from step 0 and 19.7 without the plane) but kept
-    little of the blob's gain (Stage II albedo 17.3 dB, against 25.5 from step 0; see docs/nero-shape.md)."""
+    little of the blob's gain (nero-material albedo 17.3 dB, against 25.5 from step 0; see docs/nero-shape.md)."""
 
 
 class NeroShapeModel(NeroModel):
-    """Stage I model: NeuS-style SDF + NeRF++ far field composited together, shaded with NeRO's split-sum."""
+    """nero-shape model: NeuS-style SDF + NeRF++ far field composited together, shaded with NeRO's split-sum."""
 
     config: NeroShapeModelConfig
 

@@ -1,4 +1,4 @@
-"""Preview of a nero-material model under another light: the Stage I geometry and the recovered materials, split-sum
+"""Preview of a nero-material model under another light: the nero-shape geometry and the recovered materials, split-sum
 shaded under a prefiltered environment (`PrefilteredEnvironment`), one ray per pixel. Rays that miss the object see
 the environment itself. Quick enough to follow ns-viewer's camera on a CPU; no shadows or interreflections (the
 model's Monte Carlo render has them). ns-viewer's relighting panel (`nero_ns.viewer`) chooses the light."""
@@ -16,7 +16,7 @@ from nero_ns.colors import linear_to_srgb
 from nero_ns.components.prefiltered_light import PrefilteredEnvironment
 from nero_ns.fields.material_field import MaterialField
 from nero_ns.io.latlong import rotation_about_up
-from nero_ns.models.stage_one_geometry import StageOneGeometry
+from nero_ns.models.shape_geometry import ShapeGeometry
 
 
 @dataclass
@@ -32,7 +32,7 @@ class PreviewLight:
 
 @torch.no_grad()
 def relit_preview(
-    geometry: StageOneGeometry, material_field: MaterialField, ray_bundle: RayBundle, light: PreviewLight
+    geometry: ShapeGeometry, material_field: MaterialField, ray_bundle: RayBundle, light: PreviewLight
 ) -> Dict[str, Tensor]:
     """Outputs of every ray of `ray_bundle` (shape *bs) under `light`: the model's output names, shaped
     (*bs, channels), without the Monte Carlo-only one (visibility)."""

@@ -1,7 +1,7 @@
-"""Stage II's light: what arrives at a surface point from each direction, and the map of it that light samples are
+"""nero-material's light: what arrives at a surface point from each direction, and the map of it that light samples are
 drawn from.
 
-A direction leaving the object sees, by what it meets first (`StageOneGeometry.first_hits`): the object, the indirect
+A direction leaving the object sees, by what it meets first (`ShapeGeometry.first_hits`): the object, the indirect
 light (by point and direction); the textured square of the floor, the floor light or the indirect light
 (`floor_light_use`); the floor beyond that square, the indirect light (it may hold other objects there); nothing, the
 distant environment.
@@ -21,14 +21,14 @@ from nero_ns.components.light_sampling import LatLongLightSampler
 from nero_ns.fields.environment_light import EnvironmentLightConfig, IndirectLightConfig
 from nero_ns.fields.floor_light import FloorLight, FloorLightConfig
 from nero_ns.io.latlong import latlong_directions
-from nero_ns.models.stage_one_geometry import StageOneGeometry
+from nero_ns.models.shape_geometry import ShapeGeometry
 
 FloorLightUse = Literal["indirect", "prior", "direct"]
 
 
 @dataclass
 class SceneLightOptions:
-    """Options of Stage II's light (part of the nero-material model config)."""
+    """Options of nero-material's light (part of the nero-material model config)."""
 
     environment_light: EnvironmentLightConfig = field(default_factory=EnvironmentLightConfig)
     """Distant light for directions that escape the object."""
@@ -41,8 +41,8 @@ class SceneLightOptions:
     """How light directions that meet the textured floor are lit. 'indirect': by the indirect light (by point and
     direction), as other directions the scene blocks; the floor light then shows the floor to camera rays only.
     'prior': the same, pulled toward the floor light by `floor_prior_loss_mult`. 'direct': by the floor light. A near
-    mirror shows the floor through the Stage I normals; where those are off, the exact floor lands in the wrong place,
-    which the material field can only blur away with roughness (docs/nero-material.md has the figures)."""
+    mirror shows the floor through the nero-shape normals; where those are off, the exact floor lands in the wrong
+    place, which the material field can only blur away with roughness (docs/nero-material.md has the figures)."""
     light_sampling_resolution: int = 128
     """Rows of the lat-long map of the light (environment above the floor, floor light below) that light samples
     are drawn from (twice as many columns)."""
@@ -79,7 +79,7 @@ class SceneLight(nn.Module):
         # Built from the light on first use and every light_sampling_every training steps; not saved.
         self._sampler: Optional[LatLongLightSampler] = None
 
-    def lit_floor(self, geometry: StageOneGeometry) -> Optional[FloorLight]:
+    def lit_floor(self, geometry: ShapeGeometry) -> Optional[FloorLight]:
         """The floor light when there is a support plane, its sky visibility ray cast on first use."""
         if not geometry.support_plane.has_plane:
             return None
@@ -88,14 +88,14 @@ class SceneLight(nn.Module):
             self.floor.compute_sky_visibility(geometry.support_plane, geometry.raycaster)
         return self.floor
 
-    def floor_radiance(self, geometry: StageOneGeometry, points: Float[Tensor, "num 3"]) -> Float[Tensor, "num 3"]:
+    def floor_radiance(self, geometry: ShapeGeometry, points: Float[Tensor, "num 3"]) -> Float[Tensor, "num 3"]:
         """Radiance leaving points of the support plane (there must be one)."""
         floor = self.lit_floor(geometry)
         assert floor is not None, "floor_radiance needs a support plane"
         return floor(geometry.support_plane, points)
 
     def sources(
-        self, points: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"], geometry: StageOneGeometry
+        self, points: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"], geometry: ShapeGeometry
     ) -> Tuple[Bool[Tensor, "*bs"], Bool[Tensor, "*bs"], Float[Tensor, "*bs 3"]]:
         """Which light each direction leaving a surface point sees: (the object or the floor past its textured
         square first: indirect light, the textured floor first: floor light at the returned floor points); the
@@ -108,7 +108,7 @@ class SceneLight(nn.Module):
         return hits.object | far_floor, hits.floor & ~far_floor, hits.floor_points
 
     def incident(
-        self, points: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"], geometry: StageOneGeometry
+        self, points: Float[Tensor, "*bs 3"], directions: Float[Tensor, "*bs 3"], geometry: ShapeGeometry
     ) -> IncidentLight:
         """Radiance arriving at surface points from `directions` (unit), lit as `sources` says."""
         blocked, on_floor, floor_points = self.sources(points, directions, geometry)
@@ -131,11 +131,11 @@ class SceneLight(nn.Module):
         return IncidentLight(radiance, sky, floor_pair)
 
     @torch.no_grad()
-    def environment_map(self, height: int, geometry: StageOneGeometry) -> Float[Tensor, "height width 3"]:
+    def environment_map(self, height: int, geometry: ShapeGeometry) -> Float[Tensor, "height width 3"]:
         """The light around the object as an H x 2H lat-long map of linear radiance (`nero_ns.io.latlong`): the
         environment light, and, in directions that meet the support plane from the center of the object, the floor
-        light where they meet it (Stage II never lights from below the floor with the environment, so nothing trains
-        it there)."""
+        light where they meet it (nero-material never lights from below the floor with the environment, so nothing
+        trains it there)."""
         device = geometry.mesh_vertices.device
         directions = torch.as_tensor(latlong_directions(height, 2 * height), dtype=torch.float32, device=device)
         environment = self.environment(directions)
@@ -147,14 +147,14 @@ class SceneLight(nn.Module):
         return environment
 
     # ------------------------------------------------------------------ light sampling
-    def sampler(self, geometry: StageOneGeometry) -> LatLongLightSampler:
+    def sampler(self, geometry: ShapeGeometry) -> LatLongLightSampler:
         """The light sampler, built from the light as it is now on first use."""
         if self._sampler is None:
             self.rebuild_sampler(geometry)
         assert self._sampler is not None
         return self._sampler
 
-    def rebuild_sampler(self, geometry: StageOneGeometry) -> None:
+    def rebuild_sampler(self, geometry: ShapeGeometry) -> None:
         """Draw light samples from the light as it is now."""
         self._sampler = LatLongLightSampler(
             self.environment_map(self.options.light_sampling_resolution, geometry),

@@ -1,8 +1,8 @@
-"""Stage II warm start: fit the material field and the lights to what Stage I's split-sum shading learned.
+"""nero-material warm start: fit the material field and the lights to what nero-shape's split-sum shading learned.
 
-Stage I already splits the object's appearance into albedo, roughness, metallic, a direct light by direction and an
-indirect light by point and direction. Stage II from scratch starts from grey light and materials at 0.5 and must
-untangle them again with noisy Monte Carlo gradients. Regressing its fields onto Stage I's heads first (a few
+nero-shape already splits the object's appearance into albedo, roughness, metallic, a direct light by direction and an
+indirect light by point and direction. nero-material from scratch starts from grey light and materials at 0.5 and must
+untangle them again with noisy Monte Carlo gradients. Regressing its fields onto nero-shape's heads first (a few
 seconds, no rendering) starts it from a consistent explanation of the photos, which it then refines."""
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ def _fit(module: nn.Module, loss_of_batch: Callable[[], Tensor], steps: int, lea
     return float(loss.detach())
 
 
-def stage_one_materials(
+def shape_materials(
     shading: NeroShadingField, sdf_field: NeroSDFField, points: Float[Tensor, "num 3"]
 ) -> Dict[str, Float[Tensor, "num C"]]:
-    """Stage I's albedo, roughness and metallic at surface points (its material head on the SDF features)."""
+    """nero-shape's albedo, roughness and metallic at surface points (its material head on the SDF features)."""
     _, features = sdf_field(points)
     return shading.materials(points, features)
 
@@ -60,14 +60,14 @@ def warm_start(
     batch_size: int = 4096,
     learning_rate: float = 5e-3,
 ) -> Dict[str, float]:
-    """Fit the Stage II fields to Stage I's heads at `surface_points` (normalized frame); returns the final losses.
+    """Fit nero-material's fields to nero-shape's heads at `surface_points` (normalized frame); returns the losses.
 
-    Lights are matched in log radiance (they are HDR), materials in value. Stage I's modules are only read.
+    Lights are matched in log radiance (they are HDR), materials in value. nero-shape's modules are only read.
     """
     device = surface_points.device
     generator = torch.Generator(device=device).manual_seed(0)
     with torch.no_grad():
-        targets = stage_one_materials(shading, sdf_field, surface_points)
+        targets = shape_materials(shading, sdf_field, surface_points)
     target_materials = torch.cat([targets["albedo"], targets["roughness"], targets["metallic"]], dim=-1)
 
     def batch_indices() -> Tensor:

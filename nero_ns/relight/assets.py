@@ -1,4 +1,4 @@
-"""What gets relit: a triangle mesh with PBR materials, either per vertex (a Stage II export folder: mesh.ply,
+"""What gets relit: a triangle mesh with PBR materials, either per vertex (a nero-material export folder: mesh.ply,
 albedo.npy [V, 3], roughness.npy [V] or [V, 1], metallic.npy likewise; also the generator's GT of a two-material
 object) or constant (the generator's GT of a one-material object)."""
 
@@ -32,7 +32,7 @@ class MaterialAssets:
     roughness: Scalar
     metallic: Scalar
     glb_path: Optional[Path] = None
-    """A ready glTF of the same object (the Stage II export's model.glb), copied into the Blender bundle."""
+    """A ready glTF of the same object (the nero-material export's model.glb), copied into the Blender bundle."""
 
     @property
     def per_vertex(self) -> bool:
@@ -49,7 +49,7 @@ class MaterialAssets:
 
 
 def load_exported_assets(folder: Path) -> MaterialAssets:
-    """mesh.ply + albedo.npy/roughness.npy/metallic.npy of a Stage II export folder, checked against each other."""
+    """mesh.ply + albedo.npy/roughness.npy/metallic.npy of a nero-material export folder, checked against each other."""
     folder = Path(folder)
     if not (folder / "mesh.ply").is_file():
         raise NeroInputError(f"{folder}: no mesh.ply; pass the folder `ns-export nero-materials` wrote as --assets")

@@ -17,7 +17,7 @@ from nero_ns.relight.relight import RelightResult, relight
 
 @dataclass
 class RelightConfig:
-    """Relight a Stage II result (or any mesh + per-vertex materials) under an environment map."""
+    """Relight a nero-material result (or any mesh + per-vertex materials) under an environment map."""
 
     envmap: Path
     """Lat-long environment map (.exr/.hdr linear, .png/.jpg sRGB), world z up as in nero_ns.io.latlong."""

@@ -50,7 +50,7 @@ SCENES: Dict[str, NamedScene] = {
         dict(shape="thick-knot", metallic=1.0, roughness=0.15, base_color=GOLD),
     ),
     "thin-knot": NamedScene(
-        "a thin two-material knot: copper metal and blue dielectric bands, so Stage II must separate them",
+        "a thin two-material knot: copper metal and blue dielectric bands, so nero-material must separate them",
         dict(
             shape="thin-knot", metallic=1.0, roughness=0.2, base_color=COPPER, material_pattern="stripes",
             second_base_color=BLUE, second_metallic=0.0, second_roughness=0.4,

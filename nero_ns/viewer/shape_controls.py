@@ -1,4 +1,4 @@
-"""nero-shape in ns-viewer: whether Stage I has converged, and the mesh export at a chosen resolution. See
+"""nero-shape in ns-viewer: whether nero-shape has converged, and the mesh export at a chosen resolution. See
 docs/viewer.md."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class ConvergenceFigures:
-    """What tells whether Stage I has converged."""
+    """What tells whether nero-shape has converged."""
 
     step: int
     inv_s: float
@@ -44,7 +44,7 @@ class ConvergenceFigures:
 
     def markdown(self) -> str:
         return (
-            f"**Stage I at step {self.step}**  \n"
+            f"**nero-shape at step {self.step}**  \n"
             f"inv_s (sharpness): {self.inv_s:.1f}  \n"
             f"hash levels unlocked: {self.unlocked_levels} / {self.num_levels}  \n"
             f"rays ending inside the sphere: {100.0 * self.inside_share:.1f}% of {self.crossing_rays} training rays "
