@@ -36,6 +36,7 @@ TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path[:0] = [str(TESTS), str(TESTS.parent)]
 from conftest import tiny_scene_config  # noqa: E402  (the tests' tiny scene)
 from tests.models.test_shape_run import write_shape_run  # noqa: E402
+from tests.nero_runs import setup_trainer  # noqa: E402
 
 from nero_ns.method_configs import nero_material  # noqa: E402
 from nero_ns.models.nero_material import NeroMaterialModel  # noqa: E402
@@ -66,8 +67,9 @@ class ViewerBenchmark:
 
 
 def untrained_run(folder: Path) -> Path:
-    """The tests' tiny scene, an untrained nero-shape run on it and a nero-material run with no training step (config.yml and
-    a checkpoint each), at nero-material's default mesh resolution; returns the nero-material config.yml."""
+    """The tests' tiny scene, an untrained nero-shape run on it and a nero-material run with no training step
+    (config.yml and a checkpoint each), at nero-material's default mesh resolution; returns the nero-material
+    config.yml."""
     scene = generate_scene(tiny_scene_config(folder / "scene"))
     shape_config = write_shape_run(scene, folder / "shape")
     config = copy.deepcopy(nero_material.config)
@@ -78,11 +80,7 @@ def untrained_run(folder: Path) -> Path:
     config.output_dir = folder / "material"
     config.vis = "tensorboard"
     config.machine.device_type = "cpu"
-    config.set_timestamp()
-    config.save_config()
-    trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup()
-    trainer.save_checkpoint(0)
+    setup_trainer(config).save_checkpoint(0)
     return config.get_base_dir() / "config.yml"
 
 

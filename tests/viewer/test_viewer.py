@@ -42,6 +42,7 @@ from nero_ns.viewer.shape_controls import ShapePanel
 from nero_ns.viewer.studio_lights import STUDIO_LIGHTS
 from tests.models.test_nero_material import material_config
 from tests.models.test_shape_run import write_shape_run
+from tests.nero_runs import setup_trainer
 
 TRAIN_STEPS = 10
 
@@ -82,11 +83,7 @@ def material_run(tiny_scene, tmp_path_factory):
     root = tmp_path_factory.mktemp("viewer")
     shape_config = write_shape_run(tiny_scene, root / "shape")
     config = material_config(tiny_scene, shape_config, root / "material", TRAIN_STEPS)
-    config.set_timestamp()
-    config.save_config()
-    trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup()
-    trainer.train()
+    setup_trainer(config).train()
     config_path = config.get_base_dir() / "config.yml"
     _, pipeline, _, step = eval_setup(config_path, test_mode="test")
     return {"config_path": config_path, "shape_config": shape_config, "pipeline": pipeline, "step": step}
