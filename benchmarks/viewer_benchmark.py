@@ -1,7 +1,7 @@
 """Seconds per ns-viewer frame of nero-material on the CPU: the relighting panel's split-sum preview against the
 model's Monte Carlo render, as ratios measured in one run.
 
-    python benchmarks/viewer_benchmark.py                                   # the tests' tiny scene, 256 x 256, 2 threads
+    python benchmarks/viewer_benchmark.py              # the tests' tiny scene, 256 x 256, 2 threads
     python benchmarks/viewer_benchmark.py --load-config outputs/.../nero-material/.../config.yml
 
 Renders one camera of the run at `--size` x `--size` pixels, as the viewer asks for it (`get_outputs_for_camera`):
@@ -9,7 +9,8 @@ the preview under a built-in studio light and under the learned light (their pre
 chosen, is timed apart as "choosing the light"), and the training render (Monte Carlo, `eval_pixel_samples` rays per
 pixel). Variants are interleaved round by round; the table gives the median seconds and the ratio to the training
 render. Without `--load-config` it builds the tests' tiny scene with an untrained nero-shape run (a sphere) and a
-nero-material run at the default mesh resolution: the cost of a frame depends on the mesh and the share of pixels on the object, not on training.
+nero-material run at the default mesh resolution: the cost of a frame depends on the mesh and the share of pixels on
+the object, not on training.
 Results go to benchmarks/results/viewer/<date>-<commit>.json (and .md).
 """
 

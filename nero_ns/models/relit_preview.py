@@ -43,7 +43,9 @@ def relit_preview(
     hit = hits.object
     assert hits.object_points is not None and hits.object_distance is not None
     # Looking up the turned light along d is looking up the map along R^-1 d = R^T d: turn every direction back.
-    rotation = torch.as_tensor(rotation_about_up(light.rotation_deg)[:3, :3], dtype=origins.dtype, device=origins.device)
+    rotation = torch.as_tensor(
+        rotation_about_up(light.rotation_deg)[:3, :3], dtype=origins.dtype, device=origins.device
+    )
     exposure = 2.0**light.exposure_ev
     num_rays = origins.shape[0]
 
