@@ -38,6 +38,12 @@ def dot(a: Float[Tensor, "*bs 3"], b: Float[Tensor, "*bs 3"]) -> Float[Tensor, "
     return (a * b).sum(dim=-1, keepdim=True)
 
 
+def reflect(direction: Float[Tensor, "*bs 3"], axis: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 3"]:
+    """Mirror a unit direction about a unit axis (both pointing away from the surface): the direction toward the
+    camera about the normal gives the mirror direction; about a half vector, the light direction."""
+    return 2.0 * dot(direction, axis) * axis - direction
+
+
 def roughness_to_alpha(roughness: Float[Tensor, "*bs"]) -> Float[Tensor, "*bs"]:
     """GGX width alpha = roughness^2 with roughness clamped to [MIN_ROUGHNESS, 1]."""
     return roughness.clamp(MIN_ROUGHNESS, 1.0) ** 2
@@ -207,7 +213,7 @@ def sample_ggx_vndf(
         torch.cat([alpha * lifted[..., :2], lifted[..., 2:3].clamp(min=0.0)], dim=-1), dim=-1
     )
     half = _to_world(half_local, normal)
-    light = 2.0 * dot(view, half) * half - view
+    light = reflect(view, half)
     return light, ggx_vndf_pdf(normal, view, light, roughness)
 
 

@@ -27,6 +27,7 @@ from nero_ns.components.brdf import (
     MIN_ROUGHNESS,
     dot,
     orthonormal_frame,
+    reflect,
     sample_cosine_hemisphere,
     sample_ggx_vndf,
     specular_f0,
@@ -179,7 +180,7 @@ class PrefilteredEnvironment:
         """Split-sum shading: diffuse (1 - metallic) albedo L_diffuse(n) and specular (F0 A + B) L_specular(r,
         roughness), linear radiance, for unit normals and unit directions toward the camera."""
         n_dot_v = dot(normals, view)
-        reflected = 2.0 * n_dot_v * normals - view
+        reflected = reflect(view, normals)
         table = self.split_sum(n_dot_v.clamp(0.0, 1.0), roughness)
         specular = self.specular_light(reflected, roughness) * (
             specular_f0(albedo, metallic) * table[..., 0:1] + table[..., 1:2]

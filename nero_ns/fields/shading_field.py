@@ -12,13 +12,9 @@ from nerfstudio.field_components.encodings import NeRFEncoding, SHEncoding
 from nerfstudio.field_components.mlp import MLP
 from torch import Tensor, nn
 
+from nero_ns.components.brdf import reflect
 from nero_ns.components.encodings import IntegratedDirectionalEncoding
 from nero_ns.components.split_sum import SplitSumTable
-
-
-def reflect(view_dirs: Float[Tensor, "*bs 3"], normals: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 3"]:
-    """Mirror the direction toward the camera about the normal (both unit, pointing away from the surface)."""
-    return 2.0 * (view_dirs * normals).sum(-1, keepdim=True) * normals - view_dirs
 
 
 def _mlp(in_dim: int, out_dim: int, width: int, layers: int, out_activation: nn.Module | None = None) -> MLP:
