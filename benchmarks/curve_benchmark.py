@@ -19,6 +19,7 @@ markdown tables beside it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -129,9 +130,10 @@ def selected_variants(config: CurveBenchmark) -> Dict[str, Tuple[str, ...]]:
     return variants
 
 
+@functools.cache
 def previous_source(output: Path) -> Path:
     """A folder holding `nero_ns` as it was at PREVIOUS_COMMIT, with today's trainer and what it imports that the
-    old code lacks (extracted once)."""
+    old code lacks (extracted and import-checked once per benchmark run, whatever the number of trainings)."""
     folder = output / f"nero-ns-{PREVIOUS_COMMIT}"
     if not (folder / "nero_ns").is_dir():
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
-"""Cost of nero-shape's field evaluations and optimizer step: the hash grid, the SDF gradient and Adam, as ratios measured
-in one run.
+"""Cost of nero-shape's field evaluations and optimizer step: the hash grid, the SDF gradient and Adam, as ratios
+measured in one run.
 
     python benchmarks/step_benchmark.py                # 16384 points (512 rays x 32 samples), 7 rounds
     python benchmarks/step_benchmark.py --points 32768 --threads 1

@@ -47,8 +47,8 @@ class NeroSDFFieldConfig(DefaultsForNewFields, HashGridOptions, InstantiateConfi
     gradient_mode: GradientMode = "analytic"
     """How the SDF gradient (normals, eikonal loss) is computed. analytic: exactly, in the forward pass (the MLP's
     derivative written out layer by layer, then the hash grid's trilinear derivative), so a training step needs one
-    ordinary backward pass; autograd: the same numbers from torch.autograd.grad with create_graph and a double backward (a
-    little slower on our grid, and the only way with tinycudann's); finite-difference: central differences of the
+    ordinary backward pass; autograd: the same numbers from torch.autograd.grad with create_graph and a double
+    backward (a little slower on our grid, and the only way with tinycudann's); finite-difference: central differences of the
     SDF (six more evaluations, several times slower on a CPU) with a step of half a cell of the finest unlocked level,
     smoothing the gradient early in training."""
 
