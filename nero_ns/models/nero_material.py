@@ -155,6 +155,9 @@ class NeroMaterialModel(NeroModel):
         self.preview_light: Optional[PreviewLight] = None
         """Set by ns-viewer's relighting panel (`nero_ns.viewer`): while set, camera renders are the split-sum
         preview under this light (`relit_preview`) instead of the Monte Carlo render."""
+        self.preview_paused = False
+        """Set while the pipeline evaluates (`nero_ns.viewer`): camera renders are the Monte Carlo ones even with a
+        `preview_light`."""
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Checkpoints from before the split into parts load with their keys renamed (`STATE_MOVED_TO_PARTS`)."""
@@ -278,7 +281,7 @@ class NeroMaterialModel(NeroModel):
     def get_outputs_for_camera(self, camera: Cameras, obb_box: Optional[OrientedBox] = None) -> Dict[str, Tensor]:
         """Render one camera with `eval_pixel_samples` rays per pixel, each on its own pass, and average them (with
         a `preview_light`, its preview: one ray per pixel)."""
-        if self.preview_light is not None:
+        if self.preview_light is not None and not self.preview_paused:
             rays = camera.generate_rays(camera_indices=0, obb_box=obb_box)
             return relit_preview(self.geometry, self.material_field, rays, self.preview_light)
         per_side = math.isqrt(self.config.eval_pixel_samples)

@@ -7,9 +7,10 @@ unchanged. See docs/viewer.md.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Literal, Optional, Type
+from typing import TYPE_CHECKING, Dict, Iterator, List, Literal, Optional, Type
 
 import torch
 from nerfstudio.configs.base_config import InstantiateConfig
@@ -152,6 +153,18 @@ class RelightingPanel(ViewerPanel):
             self.prefiltered_light(name), float(self.light_rotation.value), float(self.light_exposure.value)
         )
 
+    @contextmanager
+    def model_renders(self) -> Iterator[None]:
+        """Evaluation while the viewer shows a preview scores the Monte Carlo render: the preview is paused for the
+        while (the trainer evaluates under the lock the viewer renders under; the panel's menus may still change the
+        light meanwhile)."""
+        model = self.model()
+        model.preview_paused = True
+        try:
+            yield
+        finally:
+            model.preview_paused = False
+
     def _setup(self, viewer) -> None:
         """Called by the viewer once its panel exists: show the opening light. While training, the first training
         step does it (`training_callbacks`), after any checkpoint to resume from is loaded."""
@@ -161,9 +174,11 @@ class RelightingPanel(ViewerPanel):
 
     def training_callbacks(self) -> List[TrainingCallback]:
         """After the first training step, show the chosen light; then refresh the learned light's preview every
-        `refresh_every` steps while it is shown."""
+        `refresh_every` steps while it is shown. Without a viewer (`--vis tensorboard`, tests) nothing is shown."""
 
         def refresh(step: int) -> None:
+            if self.viewer is None:
+                return
             chosen = self.light.value
             not_yet_shown = chosen != TRAINING_RENDER and self.model().preview_light is None
             if not_yet_shown or (chosen == LEARNED_LIGHT and step % self.config.refresh_every == 0):

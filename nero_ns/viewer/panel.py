@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 import io
 import weakref
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Iterator, List, Optional
 
 import numpy as np
 from jaxtyping import UInt8
@@ -50,6 +51,12 @@ class ViewerPanel(nn.Module, ViewerControl):
     def training_callbacks(self) -> List[TrainingCallback]:
         """Callbacks that keep the panel up to date while training (none by default)."""
         return []
+
+    @contextmanager
+    def model_renders(self) -> Iterator[None]:
+        """Within it, camera renders are the model's own, whatever the panel shows (the pipeline's evaluation runs in
+        it). Nothing to change by default."""
+        yield
 
     def export_folder(self, name: str) -> Path:
         """`<run folder>/viewer_exports/<name>`: where the panel's export buttons write."""

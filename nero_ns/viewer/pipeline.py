@@ -52,6 +52,16 @@ class PanelPipeline(VanillaPipeline):
         super().__init__(config, device, test_mode, world_size, local_rank, grad_scaler)
         self.panel = config.panel.setup(pipeline=self)
 
+    def get_eval_image_metrics_and_images(self, step: int):
+        """nerfstudio's, on the model's own render even while the viewer shows a preview."""
+        with self.panel.model_renders():
+            return super().get_eval_image_metrics_and_images(step)
+
+    def get_average_eval_image_metrics(self, *args, **kwargs):
+        """nerfstudio's, on the model's own render even while the viewer shows a preview."""
+        with self.panel.model_renders():
+            return super().get_average_eval_image_metrics(*args, **kwargs)
+
     def get_training_callbacks(
         self, training_callback_attributes: TrainingCallbackAttributes
     ) -> List[TrainingCallback]:

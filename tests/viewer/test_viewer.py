@@ -151,6 +151,26 @@ def test_changing_the_light_rotation_and_exposure_changes_the_render(material_ru
     assert pipeline.model.preview_light is None
 
 
+def test_evaluation_scores_the_training_render_while_a_preview_is_shown(material_run, material_viewer):
+    pipeline = material_run["pipeline"]
+    panel = pipeline.panel
+
+    def eval_metrics() -> Dict[str, float]:
+        torch.manual_seed(0)  # the same Monte Carlo samples
+        metrics = pipeline.get_average_eval_image_metrics(step=0)
+        return {name: metrics[name] for name in ("psnr", "ssim")}  # not the timings
+
+    try:
+        choose(panel, TRAINING_RENDER)
+        monte_carlo = eval_metrics()
+        choose(panel, "Studio: sunset")
+        while_previewing = eval_metrics()
+        assert pipeline.model.preview_light is not None and not pipeline.model.preview_paused  # still shown
+    finally:
+        choose(panel, TRAINING_RENDER)
+    assert while_previewing == monte_carlo and monte_carlo["psnr"] > 5.0
+
+
 def test_the_learned_light_button_shows_the_learned_map(material_run, material_viewer):
     panel = material_run["pipeline"].panel
     click(panel.show_learned_light)
