@@ -9,7 +9,8 @@ For the SDF field (forward with its gradient, then the backward of an eikonal + 
 step does at every inside sample) and the far field (forward and backward), times each variant on the same points
 with every hash level unlocked, the variants interleaved round by round, and prints the median and its ratio to the
 previous implementation (nerfstudio's pure-PyTorch HashEncoding with autograd's double backward), then one Adam step
-over both fields' parameters with nerfstudio's Adam and with the fused one. On the CPU our grid
+over both fields' parameters with nerfstudio's Adam and with the fused one, then (on a CPU with several threads) the
+default SDF field on one thread against all of them. On the CPU our grid
 runs its C++ kernel where it is built; "PyTorch code" rows run the same grid without it. Results are written to
 benchmarks/results/step/<date>-<commit>.json (and .md); the time-to-quality curve (`curve_benchmark.py`) is what
 judges defaults.
@@ -150,6 +151,19 @@ def training_step(load_config: Path) -> Callable[[], None]:
     return run
 
 
+def on_threads(threads: int, step: Callable[[], None]) -> Callable[[], None]:
+    """`step` run on `threads` of torch's CPU threads (the count restored after)."""
+    def run() -> None:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            step()
+        finally:
+            torch.set_num_threads(previous)
+
+    return run
+
+
 def time_interleaved(
     steps: Dict[str, Callable[[], None]], rounds: int, device: str
 ) -> Dict[str, float]:
@@ -195,11 +209,22 @@ def main(config: StepBenchmark) -> None:
     results["Adam step over both fields' parameters"] = time_interleaved(
         optimizer_steps([sdf["our grid, analytic (default)"], far["our grid (default)"]]), config.rounds, config.device
     )
+    threads = torch.get_num_threads()
+    if config.device == "cpu" and threads > 1:
+        default_sdf_step = lambda: sdf_step(sdf["our grid, analytic (default)"], inside)  # noqa: E731
+        results[f"SDF field on 1 and {threads} threads (default)"] = time_interleaved(
+            {"1 thread": on_threads(1, default_sdf_step), f"{threads} threads": default_sdf_step}, config.rounds,
+            config.device,
+        )
     if config.load_config is not None:
         step = training_step(config.load_config)
         results[f"training step of {config.load_config.parent.name}"] = time_interleaved(
             {f"our grid, {PYTORCH_CODE}": step, "our grid (default)": step}, config.rounds, config.device
         )
+        if config.device == "cpu" and threads > 1:
+            results[f"training step on 1 and {threads} threads (default)"] = time_interleaved(
+                {"1 thread": on_threads(1, step), f"{threads} threads": step}, config.rounds, config.device
+            )
     title = (f"nero-shape field evaluations, {config.points} points, {config.device}, "
              f"{torch.get_num_threads()} threads (median of {config.rounds} interleaved rounds)")
     header = ["part", "variant", "ms", "x previous"]

@@ -21,9 +21,11 @@ from jaxtyping import Float
 from torch import Tensor
 
 SOURCE = Path(__file__).with_name("nero_hash_grid.cpp")
-# Named after the source's content and built from a copy in its build folder: every checkout of the same source
-# shares one build (torch rebuilds when the source path it is given changes), and a changed source builds anew.
-KERNEL_NAME = f"{SOURCE.stem}_{hashlib.sha1(SOURCE.read_bytes()).hexdigest()[:12]}"
+BUILD_FLAGS = ("-O3", "-fopenmp")
+"""Compiler flags. Without -fopenmp, at::parallel_for (OpenMP in torch's CPU builds) runs on one thread."""
+# Named after the source's content and flags and built from a copy in its build folder: every checkout of the same
+# source shares one build (torch rebuilds when the source path it is given changes), and a change builds anew.
+KERNEL_NAME = f"{SOURCE.stem}_{hashlib.sha1(SOURCE.read_bytes() + repr(BUILD_FLAGS).encode()).hexdigest()[:12]}"
 _kernel: Optional[ModuleType] = None
 _unavailable: Optional[str] = None
 _pytorch_only = False
@@ -51,7 +53,8 @@ def load_kernel(verbose: bool = False) -> Optional[ModuleType]:
             partial.write_bytes(SOURCE.read_bytes())
             os.replace(partial, source)  # concurrent first runs never compile a half-written copy
         _kernel = cpp_extension.load(
-            name=KERNEL_NAME, sources=[str(source)], extra_cflags=["-O3"], verbose=verbose
+            name=KERNEL_NAME, sources=[str(source)], extra_cflags=list(BUILD_FLAGS), extra_ldflags=["-fopenmp"],
+            verbose=verbose,
         )
     except Exception as error:  # no compiler, no headers: the PyTorch grid gives the same numbers, only slower
         _unavailable = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__

@@ -5,6 +5,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -139,7 +140,19 @@ torch::Tensor hash_grid_backward(torch::Tensor unit_cube, torch::Tensor scalings
   return grad_table;
 }
 
+// The threads at::parallel_for runs `tasks` one-task chunks on: what the loops above get (1 in a build without
+// OpenMP, whose parallel_for runs serially).
+int64_t threads_used(int64_t tasks) {
+  std::vector<int64_t> thread_of_task(tasks, 0);
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) thread_of_task[task] = at::get_thread_num();
+  });
+  std::sort(thread_of_task.begin(), thread_of_task.end());
+  return std::unique(thread_of_task.begin(), thread_of_task.end()) - thread_of_task.begin();
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &hash_grid_forward, "hash grid features (and their spatial derivative) on the CPU");
   m.def("backward", &hash_grid_backward, "gradient of the hash table on the CPU");
+  m.def("threads_used", &threads_used, "threads the kernel's parallel loops run on");
 }

@@ -1,4 +1,5 @@
-"""The CPU hash-grid kernel gives the PyTorch grid's features, spatial derivative and gradients."""
+"""The CPU hash-grid kernel gives the PyTorch grid's features, spatial derivative and gradients, on all of torch's
+threads and with the same numbers on any number of them."""
 
 from __future__ import annotations
 
@@ -79,3 +80,23 @@ def test_positions_that_need_a_gradient_take_the_pytorch_path() -> None:
     features, _ = grid(points, 4)
     (gradient,) = torch.autograd.grad(features.sum(), points)
     assert gradient.abs().sum() > 0
+
+
+def test_the_kernel_runs_on_torchs_threads_with_the_same_numbers() -> None:
+    torch.manual_seed(0)
+    grid = HashGrid(num_levels=12, min_res=16, max_res=512, log2_hashmap_size=12)
+    grid.hash_table.data.normal_()
+    points = torch.rand(4000, 3)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one_thread = _grid_outputs(grid, points, 12, True)
+        assert load_kernel().threads_used(64) == 1
+        torch.set_num_threads(2)
+        # A build without OpenMP runs at::parallel_for on one thread, whatever torch is given.
+        assert load_kernel().threads_used(64) == 2
+        two_threads = _grid_outputs(grid, points, 12, True)
+    finally:
+        torch.set_num_threads(threads)
+    for ours, theirs in zip(two_threads, one_thread):
+        assert torch.equal(ours, theirs)  # points and levels are split between threads, never one sum
