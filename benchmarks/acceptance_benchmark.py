@@ -17,6 +17,7 @@ at seed 42 and the seed spread of the after code) and writes RESULTS_DIR/<date>-
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -134,9 +135,10 @@ def shape_rows(config: AcceptanceBenchmark, name: str, scene: Path, commits: Dic
             trained.config, scene, output / f"mesh-{label}", config.mesh_resolution, output, label, source=source
         )
         rows.append({
-            "stage": "shape", "scene": name, "code": code, "commit": commits[code], "seed": training_seed(repeat),
-            "steps": trained.steps, "seconds": trained.seconds, "peak_mib": trained.peak_mib, **scores,
-        })
+            **scores, "stage": "shape", "scene": name, "code": code, "commit": commits[code],
+            "seed": training_seed(repeat), "steps": trained.steps, "seconds": trained.seconds,
+            "peak_mib": trained.peak_mib,
+        })  # the training's seed, not nero-eval's sampling seed
     assert before_run is not None
     return rows, before_run
 
@@ -159,9 +161,9 @@ def material_rows(config: AcceptanceBenchmark, name: str, scene: Path, shape_run
         )
         scores = score_material_run(trained.config, scene, output / label, scoring, None, source)
         rows.append({
-            "stage": "material", "scene": name, "code": code, "commit": commits[code], "seed": training_seed(repeat),
-            "steps": trained.steps, "seconds": trained.seconds, "peak_mib": trained.peak_mib,
-            "mean_metallic": scores["mean_metallic"], **scores["seen"],
+            **scores["seen"], "stage": "material", "scene": name, "code": code, "commit": commits[code],
+            "seed": training_seed(repeat), "steps": trained.steps, "seconds": trained.seconds,
+            "peak_mib": trained.peak_mib, "mean_metallic": scores["mean_metallic"],
             **{key: scores[key] for key in ("material_psnr", "material_object_psnr")},
         })
     return rows
@@ -205,7 +207,8 @@ def markdown(results: Dict) -> str:
         f"# Before and after, {results['date']}: {results['before_commit']} against {results['commit']}"
         + (" (uncommitted changes)" if results["dirty"] else ""),
         "", f"`{results['command']}`", "",
-        f"Every training for a fixed number of steps, one after the other on this machine; nero-material on the before "
+        f"Every training for a fixed number of steps, one after the other on this machine (OMP_NUM_THREADS "
+        f"{results['omp_num_threads'] or 'unset'}); nero-material on the before "
         f"code's seed-42 nero-shape run of {results['config']['material_scene']}. Materials scored at the vertices a "
         "training camera sees; test and object PSNR of nero-material's held-out renders at "
         f"{results['config']['render_monte_carlo'][0]} rays per pixel.",
@@ -234,6 +237,7 @@ def main(config: AcceptanceBenchmark) -> None:
             rows += material_rows(config, name, scene, before_run, commits)
         results = {
             **record, "before_commit": commits["before"], "config": asdict(config), "scenes": scenes,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "scene_size": asdict(size), "rows": rows,
         }
         # After every scene, so that a run stopped midway keeps the scenes it finished.
