@@ -40,20 +40,14 @@ from common import (
     training_seed,
     write_results,
 )
+from curve_benchmark import METRICS as CURVE_METRICS
+from material_benchmark import METRICS as MATERIAL_BENCHMARK_METRICS
 from material_benchmark import MaterialBenchmark, material_training_options, score_material_run
 
 DEFAULT_SCENES = "metal-knot,glossy-blob"
-SHAPE_METRICS: Tuple[Metric, ...] = (
-    # nero-eval geometry keys
-    Metric("chamfer", "Chamfer", ".4f"),
-    Metric("normal_error_deg", "normal err", ".2f"),
-    Metric("fscore", "F@0.01", ".3f", higher_is_better=True),
-)
+SHAPE_METRICS = CURVE_METRICS
 MATERIAL_METRICS: Tuple[Metric, ...] = (
-    Metric("mean_metallic", "mean metallic", ".3f"),
-    Metric("roughness_mae", "roughness MAE", ".3f"),
-    Metric("albedo_psnr", "albedo PSNR", ".2f", higher_is_better=True),
-    Metric("material_psnr", "test PSNR", ".2f", higher_is_better=True),
+    *MATERIAL_BENCHMARK_METRICS[:4],  # metallic MAE, roughness MAE, albedo PSNR, test PSNR
     Metric("material_object_psnr", "object PSNR", ".2f", higher_is_better=True),
 )
 
