@@ -29,6 +29,8 @@ import tyro
 from common import (
     Metric,
     SceneSize,
+    TrainResult,
+    console,
     export_and_score_mesh,
     generate_scene,
     markdown_table,
@@ -37,6 +39,7 @@ from common import (
     run_record,
     scene_names,
     train_stage,
+    trained_steps,
     training_seed,
     write_results,
 )
@@ -86,6 +89,9 @@ class AcceptanceBenchmark:
     """Baked texture size of nero-material's export."""
     render_monte_carlo: Tuple[int, int] = (4, 1)
     """Rays per pixel and sample multiplier of nero-material's held-out renders."""
+    reuse_runs: bool = False
+    """Keep the runs in OUTPUT_DIR that an earlier (interrupted) benchmark trained for the same steps, and train only
+    the missing ones; every run is scored again."""
     quick: bool = False
     """Smoke-run preset: the knot, 48 px, 12 views, 8 spp, 20 + 10 steps, meshes and textures at 64."""
 
@@ -113,6 +119,16 @@ def trainings(config: AcceptanceBenchmark) -> List[Tuple[str, int]]:
     return [("before", 0)] + [("after", repeat) for repeat in range(config.repeats)]
 
 
+def reused_run(config: AcceptanceBenchmark, runs: Path, label: str, method: str, steps: int) -> Optional[TrainResult]:
+    """With --reuse-runs, the run RUNS/LABEL of an earlier benchmark when it trained `steps` steps (its seconds and
+    memory unknown: None)."""
+    run_dir = runs / label / method / "bench"
+    if not config.reuse_runs or trained_steps(run_dir) != steps:
+        return None
+    console.print(f"reusing {run_dir}")
+    return TrainResult(run_dir / "config.yml", steps, None, None)  # type: ignore[arg-type]
+
+
 def shape_rows(config: AcceptanceBenchmark, name: str, scene: Path, commits: Dict[str, str]) -> Tuple[List[Dict], Path]:
     """Every nero-shape training of a scene, exported and scored; the rows and the before code's seed-42 run."""
     output = config.output_dir.resolve() / name
@@ -120,7 +136,7 @@ def shape_rows(config: AcceptanceBenchmark, name: str, scene: Path, commits: Dic
     for code, repeat in trainings(config):
         label = run_name(f"shape-{code}", repeat)
         source = config.before_source.resolve() if code == "before" else None
-        trained = train_stage(
+        trained = reused_run(config, output / "runs", label, "nero-shape", config.shape_steps) or train_stage(
             "nero-shape", scene, output / "runs", label, None, None, output / f"train-{label}.log", source=source,
             repeat=repeat, max_steps=config.shape_steps,
         )
@@ -148,7 +164,7 @@ def material_rows(config: AcceptanceBenchmark, name: str, scene: Path, shape_run
     for code, repeat in trainings(config):
         label = run_name(f"material-{code}", repeat)
         source = config.before_source.resolve() if code == "before" else None
-        trained = train_stage(
+        trained = reused_run(config, output / "runs", label, "nero-material", config.material_steps) or train_stage(
             "nero-material", scene, output / "runs", label, None, None, output / label / "logs" / "train.log",
             extra=material_training_options(shape_run, scoring), source=source, repeat=repeat,
             max_steps=config.material_steps,
@@ -169,7 +185,8 @@ def stage_table(rows: List[Dict], stage: str, scene: str, metrics: Tuple[Metric,
     mine = [row for row in rows if row["stage"] == stage and row["scene"] == scene]
     header = ["code (commit)", "seed", "steps", "seconds", *(metric.title for metric in metrics)]
     cells = [
-        [f"{row['code']} ({row['commit']})", str(row["seed"]), str(row["steps"]), f"{row['seconds']:.0f}",
+        [f"{row['code']} ({row['commit']})", str(row["seed"]), str(row["steps"]),
+         "reused" if row["seconds"] is None else f"{row['seconds']:.0f}",
          *(format(row[metric.key], metric.format) for metric in metrics)]
         for row in mine
     ]
