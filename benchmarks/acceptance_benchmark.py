@@ -17,12 +17,14 @@ at seed 42 and the seed spread of the after code) and writes RESULTS_DIR/<date>-
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import tyro
 
@@ -129,10 +131,15 @@ def reused_run(config: AcceptanceBenchmark, runs: Path, label: str, method: str,
     return TrainResult(run_dir / "config.yml", steps, None, None)  # type: ignore[arg-type]
 
 
-def shape_rows(config: AcceptanceBenchmark, name: str, scene: Path, commits: Dict[str, str]) -> Tuple[List[Dict], Path]:
-    """Every nero-shape training of a scene, exported and scored; the rows and the before code's seed-42 run."""
+def shape_run_config(output: Path, label: str) -> Path:
+    """config.yml of the nero-shape run LABEL of a scene's output folder."""
+    return output / "runs" / label / "nero-shape" / "bench" / "config.yml"
+
+
+def shape_rows(config: AcceptanceBenchmark, name: str, scene: Path, commits: Dict[str, str]) -> Iterator[Dict]:
+    """Every nero-shape training of a scene, exported and scored: a row each, as each ends. A run reused with
+    --reuse-runs keeps the scores of its mesh when an earlier benchmark wrote them."""
     output = config.output_dir.resolve() / name
-    rows, before_run = [], None
     for code, repeat in trainings(config):
         label = run_name(f"shape-{code}", repeat)
         source = config.before_source.resolve() if code == "before" else None
@@ -140,27 +147,29 @@ def shape_rows(config: AcceptanceBenchmark, name: str, scene: Path, commits: Dic
             "nero-shape", scene, output / "runs", label, None, None, output / f"train-{label}.log", source=source,
             repeat=repeat, max_steps=config.shape_steps,
         )
-        before_run = trained.config if code == "before" else before_run
-        scores = export_and_score_mesh(
-            trained.config, scene, output / f"mesh-{label}", config.mesh_resolution, output, label, source=source
-        )
-        rows.append({
+        scored = output / f"mesh-{label}" / "geometry.json"
+        if trained.seconds is None and scored.is_file():
+            scores = json.loads(scored.read_text())
+        else:
+            scores = export_and_score_mesh(
+                trained.config, scene, output / f"mesh-{label}", config.mesh_resolution, output, label, source=source
+            )
+        yield {
             **scores, "stage": "shape", "scene": name, "code": code, "commit": commits[code],
             "seed": training_seed(repeat), "steps": trained.steps, "seconds": trained.seconds,
             "peak_mib": trained.peak_mib,
-        })  # the training's seed, not nero-eval's sampling seed
-    assert before_run is not None
-    return rows, before_run
+        }  # the training's seed, not nero-eval's sampling seed
 
 
-def material_rows(config: AcceptanceBenchmark, name: str, scene: Path, shape_run: Path, commits: Dict[str, str]) -> List[Dict]:
-    """Every nero-material training on the one nero-shape run `shape_run`, exported, scored and rendered."""
+def material_rows(config: AcceptanceBenchmark, name: str, scene: Path, commits: Dict[str, str]) -> Iterator[Dict]:
+    """Every nero-material training on the before code's seed-42 nero-shape run of the scene, exported, scored and
+    rendered: a row each, as each ends."""
     output = config.output_dir.resolve() / name
     scoring = MaterialBenchmark(
         mesh_resolution=config.mesh_resolution, texture_size=config.texture_size,
         render_monte_carlo=config.render_monte_carlo,
     )
-    rows = []
+    shape_run = shape_run_config(output, "shape-before")
     for code, repeat in trainings(config):
         label = run_name(f"material-{code}", repeat)
         source = config.before_source.resolve() if code == "before" else None
@@ -170,13 +179,12 @@ def material_rows(config: AcceptanceBenchmark, name: str, scene: Path, shape_run
             max_steps=config.material_steps,
         )
         scores = score_material_run(trained.config, scene, output / label, scoring, None, source)
-        rows.append({
+        yield {
             **scores["seen"], "stage": "material", "scene": name, "code": code, "commit": commits[code],
             "seed": training_seed(repeat), "steps": trained.steps, "seconds": trained.seconds,
             "peak_mib": trained.peak_mib, "mean_metallic": scores["mean_metallic"],
             **{key: scores[key] for key in ("material_psnr", "material_object_psnr")},
-        })
-    return rows
+        }
 
 
 def stage_table(rows: List[Dict], stage: str, scene: str, metrics: Tuple[Metric, ...]) -> Tuple[List[str], List[List[str]]]:
@@ -242,17 +250,19 @@ def main(config: AcceptanceBenchmark) -> None:
     results: Dict = {}
     for name in scenes:
         scene = generate_scene(name, size, output / name / "scene", output / name / "synth.log")
-        scene_rows, before_run = shape_rows(config, name, scene, commits)
-        rows += scene_rows
+        trained = shape_rows(config, name, scene, commits)
         if name == config.material_scene:
-            rows += material_rows(config, name, scene, before_run, commits)
-        results = {
-            **record, "before_commit": commits["before"], "config": asdict(config), "scenes": scenes,
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "scene_size": asdict(size), "rows": rows,
-        }
-        # After every scene, so that a run stopped midway keeps the scenes it finished.
-        write_results("acceptance", results, markdown(results), config.results_dir, config.quick, config.output_dir)
+            trained = itertools.chain(trained, material_rows(config, name, scene, commits))
+        for row in trained:
+            rows.append(row)
+            results = {
+                **record, "before_commit": commits["before"], "config": asdict(config), "scenes": scenes,
+                "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "scene_size": asdict(size), "rows": rows,
+            }
+            # After every training, so that a run stopped midway keeps what it finished (and --reuse-runs resumes).
+            write_results(
+                "acceptance", results, markdown(results), config.results_dir, config.quick, config.output_dir
+            )
     for title, header, cells in tables(results):
         print_table(title, header, cells)
 
