@@ -130,17 +130,23 @@ class TrainResult:
 
 
 def train_stage(
-    method: str, scene: Path, runs: Path, name: str, budget_seconds: float, rays_per_batch: Optional[int], log: Path,
-    steps_per_log: int = 10, extra: Tuple[str, ...] = (), threads: Optional[int] = None, source: Optional[Path] = None,
-    repeat: int = 0,
+    method: str, scene: Path, runs: Path, name: str, budget_seconds: Optional[float], rays_per_batch: Optional[int],
+    log: Path, steps_per_log: int = 10, extra: Tuple[str, ...] = (), threads: Optional[int] = None,
+    source: Optional[Path] = None, repeat: int = 0, max_steps: Optional[int] = None,
 ) -> TrainResult:
-    """`ns-train METHOD` for a wall-clock budget without masks, evaluation or intermediate checkpoints;
-    `rays_per_batch` None keeps the method's default, `threads` None lets torch use every core, `repeat` picks the
-    training seed (`training_seed`)."""
+    """`ns-train METHOD` for a wall-clock budget (or, with `budget_seconds` None, for `max_steps` steps) without
+    masks, evaluation or intermediate checkpoints; `rays_per_batch` None keeps the method's default, `threads` None
+    lets torch use every core, `repeat` picks the training seed (`training_seed`)."""
+    if (budget_seconds is None) == (max_steps is None):
+        raise ValueError("train_stage: give a wall-clock budget or a number of steps, not both")
     rays = ["--pipeline.datamanager.train-num-rays-per-batch", str(rays_per_batch)] if rays_per_batch else []
+    length = (
+        ["--max-num-iterations", NEVER, "--max-train-seconds", str(budget_seconds)] if budget_seconds is not None
+        else ["--max-num-iterations", str(max_steps)]
+    )
     result = run_command([
         "ns-train", method, "--data", str(scene), "--output-dir", str(runs), "--experiment-name", name,
-        "--timestamp", "bench", "--max-num-iterations", NEVER, "--max-train-seconds", str(budget_seconds),
+        "--timestamp", "bench", *length,
         "--vis", "tensorboard", "--steps-per-eval-batch", NEVER, "--steps-per-eval-image", NEVER,
         "--steps-per-eval-all-images", NEVER, "--steps-per-save", NEVER,
         "--logging.steps-per-log", str(steps_per_log),
@@ -158,6 +164,25 @@ def trained_steps(run_dir: Path) -> Optional[int]:
     """Steps trained by the run in `run_dir` (its newest checkpoint's step + 1), or None without a checkpoint."""
     checkpoints = sorted((run_dir / "nerfstudio_models").glob("step-*.ckpt"))
     return int(checkpoints[-1].stem.split("-")[-1]) + 1 if checkpoints else None
+
+
+def export_and_score_mesh(
+    run_config: Path, scene: Path, export: Path, resolution: int, logs: Path, label: str,
+    threads: Optional[int] = None, source: Optional[Path] = None,
+) -> Dict[str, float]:
+    """`ns-export nero-mesh` of a nero-shape run into `export` (with the `nero_ns` of `source`, None: this one), then
+    `nero-eval geometry` against the scene's GT mesh (always this checkout's scoring); its metrics (Chamfer, normal
+    error, F-score). Logs go to LOGS/export-LABEL.log and LOGS/eval-LABEL.log."""
+    run_command([
+        "ns-export", "nero-mesh", "--load-config", str(run_config), "--output-dir", str(export),
+        "--resolution", str(resolution),
+    ], logs / f"export-{label}.log", threads, source)
+    metrics_file = export / "geometry.json"
+    run_command([
+        "nero-eval", "geometry", "--mesh", str(export / "mesh.ply"), "--gt", str(scene / "gt" / "mesh.ply"),
+        "--json", str(metrics_file),
+    ], logs / f"eval-{label}.log", threads)
+    return json.loads(metrics_file.read_text())
 
 
 def render_views_command(

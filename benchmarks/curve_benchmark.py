@@ -38,11 +38,11 @@ from common import (
     ROOT,
     Metric,
     SceneSize,
+    export_and_score_mesh,
     generate_scene,
     markdown_table,
     per_scene,
     print_table,
-    run_command,
     run_name,
     run_record,
     scene_names,
@@ -187,20 +187,14 @@ def run_variant(
         raise SystemExit(f"{scene_name}/{name}: checkpoints at {timed}, not at every mark; see train-{name}.log")
     rows = []
     for row in timed:
-        export = output / f"mesh-{name}-{row['seconds']:g}s"
-        run_command([
-            "ns-export", "nero-mesh", "--load-config", str(config_at_step(trained.config, row["step"])),
-            "--output-dir", str(export), "--resolution", str(config.mesh_resolution),
-        ], output / f"export-{name}-{row['seconds']:g}s.log", threads, source)
-        metrics_file = export / "geometry.json"
-        run_command([
-            "nero-eval", "geometry", "--mesh", str(export / "mesh.ply"), "--gt", str(scene / "gt" / "mesh.ply"),
-            "--json", str(metrics_file),
-        ], output / f"eval-{name}-{row['seconds']:g}s.log", threads)
+        label = f"{name}-{row['seconds']:g}s"
+        scores = export_and_score_mesh(
+            config_at_step(trained.config, row["step"]), scene, output / f"mesh-{label}", config.mesh_resolution,
+            output, label, threads, source,
+        )
         rows.append({
             "scene": scene_name, "variant": variant, "repeat": repeat, "seed": training_seed(repeat),
-            "seconds": row["seconds"], "elapsed": row["elapsed"], "steps": row["step"] + 1,
-            **json.loads(metrics_file.read_text()),
+            "seconds": row["seconds"], "elapsed": row["elapsed"], "steps": row["step"] + 1, **scores,
         })
     training = {
         "scene": scene_name, "variant": variant, "repeat": repeat, "seed": training_seed(repeat),

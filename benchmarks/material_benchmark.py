@@ -146,6 +146,67 @@ def previous_shape_run(name: str, repeat: int, runs: Path, output: Path) -> Opti
     return TrainResult(run_dir / "config.yml", steps, row["shape_seconds"], row["shape_peak_mib"])
 
 
+def material_training_options(shape_config: Path, config: MaterialBenchmark) -> Tuple[str, ...]:
+    """The `ns-train nero-material` options of the benchmark's runs on the nero-shape run of `shape_config`."""
+    return (
+        "--shape-config", str(shape_config), "--pipeline.model.mesh-resolution", str(config.mesh_resolution),
+        "--pipeline.model.finetune-geometry", str(config.material_finetune_geometry),
+        *shlex.split(config.material_options),
+    )
+
+
+def held_out_scores(
+    stage: str, run_config: Path, scene: Path, folder: Path, monte_carlo: Optional[Tuple[int, int]],
+    threads: Optional[int], source: Optional[Path] = None,
+) -> Dict[str, float]:
+    """A run (`stage`: shape or material) rendered from the scene's held-out gt/test cameras with the `nero_ns` of
+    `source` (None: this one) and scored: STAGE_psnr (whole image), STAGE_object_psnr (GT object mask) and the
+    render's seconds."""
+    test_cameras = scene / "gt" / "test" / "transforms.json"
+    renders, logs = folder / f"test-renders-{stage}", folder / "logs"
+    seconds = run_command(
+        render_views_command(run_config, test_cameras, renders, monte_carlo), logs / f"render-{stage}.log", threads,
+        source,
+    ).seconds
+    image_json = folder / f"test-{stage}.json"
+    run_command(
+        ["nero-eval", "images", "--renders", str(renders), "--gt", str(test_cameras), "--json", str(image_json)],
+        logs / f"eval-images-{stage}.log", threads,
+    )
+    return {
+        f"{stage}_psnr": json.loads(image_json.read_text())["mean"]["psnr"],
+        f"{stage}_object_psnr": object_psnr(renders, test_cameras), "render_seconds": seconds,
+    }
+
+
+def score_material_run(
+    run_config: Path, scene: Path, folder: Path, config: MaterialBenchmark, threads: Optional[int],
+    source: Optional[Path] = None,
+) -> Dict:
+    """`ns-export nero-materials` of a nero-material run into FOLDER/assets (with the `nero_ns` of `source`, None:
+    this one), `nero-eval materials` of the export and its held-out renders (`held_out_scores`): the material scores
+    at the vertices some training camera sees ("seen": no photo constrains a surface none shows) and at every vertex
+    ("all"), the mean metallic, the held-out PSNRs and the export's and render's seconds."""
+    assets, logs = folder / "assets", folder / "logs"
+    export = run_command([
+        "ns-export", "nero-materials", "--load-config", str(run_config), "--output-dir", str(assets),
+        "--resolution", str(config.mesh_resolution), "--texture-size", str(config.texture_size),
+    ], logs / "export.log", threads, source)
+    scores: Dict = {"export_seconds": export.seconds}
+    for scope, extra_options in (("seen", ("--cameras", str(scene / "transforms.json"))), ("all", ())):
+        material_json = folder / f"materials-{scope}.json"
+        evaluate = [
+            "nero-eval", "materials", "--assets", str(assets), "--gt", str(scene / "gt"), "--json", str(material_json),
+            *extra_options,
+        ]
+        if config.max_distance is not None:
+            evaluate += ["--max-distance", str(config.max_distance)]
+        run_command(evaluate, logs / f"eval-materials-{scope}.log", threads)
+        scores[scope] = json.loads(material_json.read_text())
+    scores["mean_metallic"] = float(np.load(assets / "metallic.npy").mean())  # over every vertex
+    return {**scores, **held_out_scores("material", run_config, scene, folder, config.render_monte_carlo, threads, source)}
+
+
 def benchmark_scene(name: str, scene: Path, repeat: int, config: MaterialBenchmark, output: Path) -> Dict:
     """Both stages, export, material metrics and held-out renders of one generated scene and repeat; its row.
     Repeat 0 writes into OUTPUT_DIR/NAME as the runs before --repeats did, the others into a seed<K> folder there."""
@@ -154,7 +215,6 @@ def benchmark_scene(name: str, scene: Path, repeat: int, config: MaterialBenchma
     shape_name, material_name = run_name("shape", repeat), run_name("material", repeat)
     folder = output / name if repeat == 0 else output / name / f"seed{training_seed(repeat)}"
     logs = folder / "logs"
-    test_cameras = scene / "gt" / "test" / "transforms.json"
 
     shape = previous_shape_run(name, repeat, runs, output) if config.reuse_shape_runs else None
     if shape is None:
@@ -166,50 +226,13 @@ def benchmark_scene(name: str, scene: Path, repeat: int, config: MaterialBenchma
     material = train_stage(
         "nero-material", scene, runs, material_name, config.material_seconds, config.rays_per_batch,
         logs / "train-material.log",
-        extra=("--shape-config", str(shape.config), "--pipeline.model.mesh-resolution", str(config.mesh_resolution),
-               "--pipeline.model.finetune-geometry", str(config.material_finetune_geometry),
-               *shlex.split(config.material_options)),
-        threads=threads, repeat=repeat,
+        extra=material_training_options(shape.config, config), threads=threads, repeat=repeat,
     )
-    assets = folder / "assets"
-    export = run_command([
-        "ns-export", "nero-materials", "--load-config", str(material.config), "--output-dir", str(assets),
-        "--resolution", str(config.mesh_resolution), "--texture-size", str(config.texture_size),
-    ], logs / "export.log", threads)
-    # Scored twice: at the vertices some training camera sees (the pass/fail figures: no photo constrains a
-    # surface none shows), and at every vertex.
-    scores = {}
-    for scope, extra_options in (("seen", ("--cameras", str(scene / "transforms.json"))), ("all", ())):
-        material_json = folder / f"materials-{scope}.json"
-        evaluate = [
-            "nero-eval", "materials", "--assets", str(assets), "--gt", str(scene / "gt"), "--json", str(material_json),
-            *extra_options,
-        ]
-        if config.max_distance is not None:
-            evaluate += ["--max-distance", str(config.max_distance)]
-        run_command(evaluate, logs / f"eval-materials-{scope}.log", threads)
-        scores[scope] = json.loads(material_json.read_text())
-    metrics, everywhere = scores["seen"], scores["all"]
-
-    held_out = {}
-    render_seconds = 0.0
-    for stage, run in (("shape", shape), ("material", material)):
-        renders = folder / f"test-renders-{stage}"
-        render_seconds += run_command(
-            render_views_command(
-                run.config, test_cameras, renders, config.render_monte_carlo if stage == "material" else None
-            ),
-            logs / f"render-{stage}.log", threads,
-        ).seconds
-        image_json = folder / f"test-{stage}.json"
-        run_command(
-            ["nero-eval", "images", "--renders", str(renders), "--gt", str(test_cameras), "--json", str(image_json)],
-            logs / f"eval-images-{stage}.log", threads,
-        )
-        held_out[f"{stage}_psnr"] = json.loads(image_json.read_text())["mean"]["psnr"]
-        held_out[f"{stage}_object_psnr"] = object_psnr(renders, test_cameras)
-
-    mean_metallic = float(np.load(assets / "metallic.npy").mean())  # over every vertex
+    shape_scores = held_out_scores("shape", shape.config, scene, folder, None, threads)
+    scores = score_material_run(material.config, scene, folder, config, threads)
+    metrics, everywhere, mean_metallic = scores["seen"], scores["all"], scores["mean_metallic"]
+    held_out = {key: scores[key] for key in ("material_psnr", "material_object_psnr")}
+    held_out.update({key: shape_scores[key] for key in ("shape_psnr", "shape_object_psnr")})
     truth = scene_config(name)
     if truth.material_pattern != "uniform":
         metallic_pass = metrics["metallic_mae"] < DIELECTRIC_PASS
@@ -230,7 +253,8 @@ def benchmark_scene(name: str, scene: Path, repeat: int, config: MaterialBenchma
         "object_psnr_pass": held_out["material_object_psnr"] >= held_out["shape_object_psnr"],
         "shape_steps": shape.steps, "shape_seconds": shape.seconds, "shape_peak_mib": shape.peak_mib,
         "material_steps": material.steps, "material_seconds": material.seconds,
-        "material_peak_mib": material.peak_mib, "export_seconds": export.seconds, "render_seconds": render_seconds,
+        "material_peak_mib": material.peak_mib, "export_seconds": scores["export_seconds"],
+        "render_seconds": shape_scores["render_seconds"] + scores["render_seconds"],
     }
 
 

@@ -16,7 +16,6 @@ scene, then the median and the worst over the scenes. Writes RESULTS_DIR/<date>-
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -30,11 +29,11 @@ import yaml
 from common import (
     Metric,
     SceneSize,
+    export_and_score_mesh,
     generate_scene,
     markdown_table,
     per_scene,
     print_table,
-    run_command,
     run_name,
     run_record,
     scene_names,
@@ -104,23 +103,16 @@ def run_variant(
     )
     run_config = yaml.load(trained.config.read_text(), Loader=yaml.Loader)
     rays_per_batch = run_config.pipeline.datamanager.train_num_rays_per_batch
-    export = output / f"mesh-{name}"
-    run_command([
-        "ns-export", "nero-mesh", "--load-config", str(trained.config), "--output-dir", str(export),
-        "--resolution", str(config.mesh_resolution),
-    ], output / f"export-{name}.log", threads)
-    metrics_file = export / "geometry.json"
-    run_command([
-        "nero-eval", "geometry", "--mesh", str(export / "mesh.ply"), "--gt", str(scene / "gt" / "mesh.ply"),
-        "--json", str(metrics_file),
-    ], output / f"eval-{name}.log", threads)
+    scores = export_and_score_mesh(
+        trained.config, scene, output / f"mesh-{name}", config.mesh_resolution, output, name, threads
+    )
     seconds = min(trained.seconds, config.budget_seconds)
     return {
         "scene": scene_name, "variant": variant, "repeat": repeat, "seed": training_seed(repeat),
         "threads": threads or os.cpu_count(), "steps": trained.steps, "train_seconds": seconds,
         "steps_per_second": trained.steps / seconds, "rays_per_batch": rays_per_batch,
         "rays_per_second": trained.steps * rays_per_batch / seconds, "peak_memory_mib": trained.peak_mib,
-        **json.loads(metrics_file.read_text()),
+        **scores,
     }
 
 

@@ -7,6 +7,7 @@ import copy
 import json
 import sys
 from pathlib import Path
+from typing import Tuple
 
 import imageio.v3 as imageio
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 import torch
 from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.data.scene_box import SceneBox
+from nerfstudio.engine.trainer import Trainer
 from nerfstudio.utils.eval_utils import eval_setup
 
 from nero_ns.colors import linear_to_srgb, srgb_to_linear
@@ -27,6 +29,7 @@ from nero_ns.models.photometric import photometric_loss
 from nero_ns.models.shape_run import load_shape_run
 from nero_ns.io.latlong import latlong_directions
 from tests.models.test_shape_run import write_shape_run
+from tests.nero_runs import setup_trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from common import render_views  # noqa: E402  (the benchmarks' render command)
@@ -80,21 +83,26 @@ def floor_loss(pipeline) -> float:
     return float(pipeline.model.get_loss_dict(outputs, batch)["floor_loss"].detach())
 
 
+def material_trainer(data: Path, root: Path, steps: int) -> Tuple[Trainer, Path, Path]:
+    """A nero-shape run (the untrained sphere) in ROOT/shape and a nero-material trainer on it in ROOT/material, set
+    up for `steps` steps and not yet trained: the trainer, its config.yml and the nero-shape run's config.yml."""
+    shape_config = write_shape_run(data, root / "shape")
+    config = material_config(data, shape_config, root / "material", steps)
+    trainer = setup_trainer(config)
+    return trainer, config.get_base_dir() / "config.yml", shape_config
+
+
 @pytest.fixture(scope="module")
 def trained_run(tiny_scene, tmp_path_factory):
     """nero-shape run, then nero-material trained TRAIN_STEPS steps; the foreground error before and after."""
-    root = tmp_path_factory.mktemp("nero_material")
-    shape_config = write_shape_run(tiny_scene, root / "shape")
-    config = material_config(tiny_scene, shape_config, root / "material", TRAIN_STEPS)
-    config.set_timestamp()
-    config.save_config()
-    trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup()
+    trainer, config_path, shape_config = material_trainer(
+        tiny_scene, tmp_path_factory.mktemp("nero_material"), TRAIN_STEPS
+    )
     before, floor_before = foreground_error(trainer.pipeline), floor_loss(trainer.pipeline)
     trainer.pipeline.model.train()
     trainer.train()
     after, floor_after = foreground_error(trainer.pipeline), floor_loss(trainer.pipeline)
-    return {"trainer": trainer, "config_path": config.get_base_dir() / "config.yml", "shape_config": shape_config,
+    return {"trainer": trainer, "config_path": config_path, "shape_config": shape_config,
             "before": before, "after": after, "floor_loss": (floor_before, floor_after)}
 
 

@@ -40,9 +40,8 @@ from websockets.sync.client import ClientConnection, connect
 from nero_ns.viewer.material_controls import LEARNED_LIGHT, TRAINING_RENDER, RelightingPanel
 from nero_ns.viewer.shape_controls import ShapePanel
 from nero_ns.viewer.studio_lights import STUDIO_LIGHTS
-from tests.models.test_nero_material import material_config
+from tests.models.test_nero_material import material_trainer
 from tests.models.test_shape_run import write_shape_run
-from tests.nero_runs import setup_trainer
 
 TRAIN_STEPS = 10
 
@@ -80,11 +79,8 @@ def click(element: ViewerElement) -> None:
 def material_run(tiny_scene, tmp_path_factory):
     """A nero-shape run (the untrained sphere) and a nero-material run trained TRAIN_STEPS steps on it, loaded back as
     ns-viewer loads it."""
-    root = tmp_path_factory.mktemp("viewer")
-    shape_config = write_shape_run(tiny_scene, root / "shape")
-    config = material_config(tiny_scene, shape_config, root / "material", TRAIN_STEPS)
-    setup_trainer(config).train()
-    config_path = config.get_base_dir() / "config.yml"
+    trainer, config_path, shape_config = material_trainer(tiny_scene, tmp_path_factory.mktemp("viewer"), TRAIN_STEPS)
+    trainer.train()
     _, pipeline, _, step = eval_setup(config_path, test_mode="test")
     return {"config_path": config_path, "shape_config": shape_config, "pipeline": pipeline, "step": step}
 
