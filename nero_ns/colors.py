@@ -17,10 +17,11 @@ def srgb_to_linear(srgb: ArrayT) -> ArrayT:
     return np.where(srgb <= 0.04045, srgb / 12.92, ((np.clip(srgb, 0.0, None) + 0.055) / 1.055) ** 2.4)
 
 
-def linear_to_srgb(linear: ArrayT) -> ArrayT:
-    """Encode linear radiance to sRGB; values above 1 are clipped first."""
+def linear_to_srgb(linear: ArrayT, clip: bool = True) -> ArrayT:
+    """Encode linear radiance to sRGB; values above 1 are clipped first unless `clip` is False (then the curve goes
+    on above 1, as a loss on HDR values needs)."""
     if isinstance(linear, torch.Tensor):
-        clipped = linear.clamp(0.0, 1.0)
+        clipped = linear.clamp(0.0, 1.0) if clip else linear.clamp(min=0.0)
         return torch.where(clipped <= 0.0031308, clipped * 12.92, 1.055 * clipped.clamp(min=1e-8) ** (1 / 2.4) - 0.055)
-    clipped = np.clip(linear, 0.0, 1.0)
+    clipped = np.clip(linear, 0.0, 1.0 if clip else None)
     return np.where(clipped <= 0.0031308, clipped * 12.92, 1.055 * np.maximum(clipped, 1e-8) ** (1 / 2.4) - 0.055)

@@ -32,3 +32,11 @@ def test_curve_is_monotonic_and_clips_above_one():
     assert (srgb_to_linear(values).diff() > 0).all()
     assert float(linear_to_srgb(torch.tensor(4.0))) == pytest.approx(1.0)
     assert float(linear_to_srgb(np.array(-0.5))) == 0.0
+
+
+def test_unclipped_curve_continues_above_one_and_agrees_below():
+    values = torch.linspace(0.0, 4.0, 401)
+    unclipped = linear_to_srgb(values, clip=False)
+    assert (unclipped.diff() > 0).all()
+    assert torch.allclose(unclipped[values <= 1.0], linear_to_srgb(values[values <= 1.0]), atol=1e-7)
+    assert float(linear_to_srgb(np.array(4.0), clip=False)) == pytest.approx(1.055 * 4.0 ** (1 / 2.4) - 0.055)

@@ -19,7 +19,7 @@ from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_s
 from nero_ns.components.sdf_tracing import march_hits_surface
 from nero_ns.components.support_plane import SupportPlane
 from nero_ns.models.nero_model import NeroModel, NeroModelConfig
-from nero_ns.models.photometric import linear_target, photometric_loss
+from nero_ns.models.photometric import PhotometricSpace, in_loss_space, linear_target, photometric_loss
 from nero_ns.fields.far_field import FarFieldConfig
 from nero_ns.fields.floor_texture import FloorTextureConfig
 from nero_ns.fields.sdf_field import NeroSDFFieldConfig
@@ -84,6 +84,9 @@ class NeroShapeModelConfig(NeroModelConfig):
     """Only samples with |SDF| below this get occlusion labels (the march must start on the surface)."""
     occlusion_march_steps: int = 32
     """SDF evaluations along each reflected ray when making pseudo-labels."""
+    photometric_space: PhotometricSpace = "linear"
+    """Colours the photometric loss compares: linear light, or sRGB-encoded as NeuS and NeRO compare them, which
+    weighs dark pixels (shadows, gaps between thin parts) more and bright highlights less."""
     mask_loss_mult: float = 0.0
     """Weight of the optional mask loss (needs masks in the data)."""
     cos_anneal_steps: int = 250
@@ -332,7 +335,10 @@ class NeroShapeModel(NeroModel):
     # ------------------------------------------------------------------ losses and metrics
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
         target = linear_target(batch, self.device, self.inputs_are_srgb)
-        loss_dict = {"rgb_loss": photometric_loss(outputs["rgb_linear"], target, self.config.photometric_loss)}
+        space = self.config.photometric_space
+        rgb_loss = photometric_loss(in_loss_space(outputs["rgb_linear"], space), in_loss_space(target, space),
+                                    self.config.photometric_loss)
+        loss_dict = {"rgb_loss": rgb_loss}
         if self.training:
             gradient = outputs["eikonal_gradient"]
             if gradient.numel() > 0:  # empty when no ray of the batch crosses the sphere

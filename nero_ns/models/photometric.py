@@ -8,15 +8,22 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from nero_ns.colors import srgb_to_linear
+from nero_ns.colors import linear_to_srgb, srgb_to_linear
 
 PhotometricLossKind = Literal["charbonnier", "l1"]
+PhotometricSpace = Literal["linear", "srgb"]
 
 
 def linear_target(batch: Dict[str, Tensor], device: torch.device, inputs_are_srgb: bool) -> Float[Tensor, "n 3"]:
     """The batch's pixel colors as linear radiance (sRGB inputs are decoded; alpha, if any, is dropped)."""
     image = batch["image"].to(device)[..., :3]
     return srgb_to_linear(image) if inputs_are_srgb else image
+
+
+def in_loss_space(linear: Float[Tensor, "n 3"], space: PhotometricSpace) -> Float[Tensor, "n 3"]:
+    """Linear colours as a photometric loss in `space` compares them: as they are, or sRGB-encoded (not clipped, so
+    HDR values above 1 keep their differences)."""
+    return linear_to_srgb(linear, clip=False) if space == "srgb" else linear
 
 
 SATURATED = 0.999
