@@ -105,8 +105,8 @@ class MaterialBenchmark:
     """Keep the nero-shape runs already in OUTPUT_DIR (when there) and train only nero-material: for iterating on
     nero-material."""
     shape_support_plane: bool = True
-    """Train nero-shape with `--pipeline.model.support-plane True` (the floor as a known plane, as docs/nero-shape.md
-    advises for objects standing on a floor); `--no-shape-support-plane` trains it with nero-shape's default (off)."""
+    """Train nero-shape with `--pipeline.model.support-plane True` (the floor as a known plane, nero-shape's default);
+    `--no-shape-support-plane` trains it with the SDF modelling the floor."""
     material_finetune_geometry: bool = True
     """Train nero-material with `--pipeline.model.finetune-geometry True` (the SDF refined through the shading normals,
     as docs/nero-material.md advises for final assets); `--no-material-finetune-geometry` keeps nero-material's default

@@ -22,15 +22,20 @@ def find_support_plane(
     points: Float[Tensor, "num_points 3"],
     distance_threshold: float = 0.02,
     min_inlier_fraction: float = 0.2,
-    offset_range: Tuple[float, float] = (0.3, 1.5),
+    offset_range: Tuple[float, float] = (0.1, 1.5),
+    max_object_below: float = 0.15,
 ) -> Optional[Float[Tensor, "4"]]:
     """RANSAC plane through the sparse points outside the unit sphere (normalized frame), as (n, d) with unit n
     pointing to the object's side: n.x + d = 0 on the plane, d > 0 at the origin.
 
-    None when no plane holds `min_inlier_fraction` of those points within `distance_threshold`, or when the
-    origin's distance to it is outside `offset_range` (a plane through the object, or one too far to matter).
+    None when no plane holds `min_inlier_fraction` of those points within `distance_threshold`, when the origin's
+    distance to it is outside `offset_range` (a plane through the middle of the sphere, or one too far to matter),
+    or when more than `max_object_below` of the points inside the sphere lie below it (a plane through the object;
+    a few points below are allowed: noise, a glossy floor's reflections). The bound on the offset is low because a
+    flat object lying on the floor has its floor near the center (0.27 below it for the scene set's genus2-ceramic).
     """
-    outside = points[points.norm(dim=-1) > 1.0].detach().cpu().double()
+    points = points.detach().cpu().double()
+    outside = points[points.norm(dim=-1) > 1.0]
     if len(outside) < 50:
         return None
     plane, inliers = ransac_plane(outside, distance_threshold)
@@ -38,6 +43,10 @@ def find_support_plane(
         return None
     plane = plane if plane[3] > 0 else -plane
     if not offset_range[0] <= float(plane[3]) <= offset_range[1]:
+        return None
+    inside = points[points.norm(dim=-1) <= 1.0]
+    below = (inside @ plane[:3] + plane[3] < -distance_threshold).double().mean() if len(inside) else 0.0
+    if float(below) > max_object_below:
         return None
     return plane.float()
 

@@ -10,6 +10,7 @@ from jaxtyping import Bool, Float
 from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.model_components.ray_samplers import NeuSSampler
 from nerfstudio.utils import colormaps
+from nerfstudio.utils.rich_utils import CONSOLE
 from torch import Tensor
 from torch.nn import Parameter
 
@@ -93,12 +94,12 @@ class NeroShapeModelConfig(NeroModelConfig):
     """Steps over which the NeuS cosine is annealed to the true one. Until it is, every sample counts as entering
     the surface, which lets thin parts separate early but shrinks the surface inside the truth (by a few hundredths
     of the radius); a short anneal ends that bias within a CPU run's first minutes (docs/shape-speed.md)."""
-    support_plane: bool = False
+    support_plane: bool = True
     """Find the plane the object stands on in the sparse points (when the data has them) and render the scene as the
     object's SDF joined with the solid below that plane: the floor inside the sphere is then a known surface, and the
-    SDF does not fuse the object's base with it. Exported meshes are cut at the plane (a flat, watertight base). Off
-    by default: it helps a compact object (the material benchmark's blob) but the thin knot's geometry formed worse
-    with it in 900 s runs (see docs/nero-shape.md)."""
+    SDF does not fuse the object's base with it. Exported meshes are cut at the plane (a flat, watertight base). A
+    scene whose points hold no such plane trains without it (the log says which); False: the SDF models the floor
+    (docs/nero-shape.md has the measurements behind the default)."""
     cut_at_floor: bool = True
     """Look for the plane the object stands on in the sparse points even without support_plane, and cut exported
     meshes at it: nothing of the object lies below a surface the photos show, and long runs (thousands of steps)
@@ -141,8 +142,21 @@ class NeroShapeModel(NeroModel):
         self.outside_sampler = InverseDistanceSampler(num_samples=self.config.num_outside_samples)
         self.support_plane = SupportPlane()
         if self.config.support_plane or self.config.cut_at_floor:
-            self.support_plane.fit(self.metadata.get("points3D_xyz"))
+            found = self.support_plane.fit(self.metadata.get("points3D_xyz"))
+            self._say_how_the_floor_is_drawn(found)
         self.floor_texture = self.config.floor_texture.setup()
+
+    def _say_how_the_floor_is_drawn(self, plane_found: bool) -> None:
+        """One line on what the support plane (found or not) does in this run."""
+        if self.config.support_plane and plane_found:
+            CONSOLE.print("  nero-shape draws the floor inside the sphere as this plane "
+                          "(--pipeline.model.support-plane False: the SDF models it)")
+        elif self.config.support_plane:
+            CONSOLE.print("No support plane in the sparse points (no dominant plane under the object, or no points): "
+                          "the SDF models any floor inside the sphere")
+        elif plane_found:
+            CONSOLE.print("  exported meshes are cut at it; the SDF models the floor inside the sphere "
+                          "(--pipeline.model.support-plane True: drawn as this plane)")
 
     # ------------------------------------------------------------------ optimization
     def get_param_groups(self) -> Dict[str, List[Parameter]]:

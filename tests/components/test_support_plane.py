@@ -43,8 +43,21 @@ def test_finds_the_floor_under_the_object_among_outliers() -> None:
 
 def test_no_plane_in_scattered_points_or_through_the_object() -> None:
     assert find_support_plane(scattered_points(600)) is None
-    assert find_support_plane(floor_points(-0.1)) is None  # 0.1 from the center: it would cut the object
+    assert find_support_plane(floor_points(-0.05)) is None  # through the middle of the sphere
+    radii = 0.8 * torch.rand(400, 1, generator=torch.Generator().manual_seed(4)) ** (1 / 3)
+    ball = torch.nn.functional.normalize(scattered_points(400, seed=2), dim=-1) * radii  # a solid ball of radius 0.8
+    assert find_support_plane(torch.cat([floor_points(-0.4), ball])) is None  # a quarter of the object below it
     assert find_support_plane(floor_points(-0.7, count=20)) is None  # too few points to tell
+
+
+def test_finds_the_floor_of_a_flat_object_near_the_center() -> None:
+    """A flat object (a disc 0.25 high) lying on the floor puts its floor close to the sphere's center."""
+    generator = torch.Generator().manual_seed(3)
+    disc = torch.nn.functional.normalize(torch.randn(400, 2, generator=generator), dim=-1) * 0.8
+    flat_object = torch.cat([disc, -0.26 + 0.25 * torch.rand(400, 1, generator=generator)], dim=-1)
+    plane = find_support_plane(torch.cat([floor_points(-0.27), scattered_points(150), flat_object]))
+    assert plane is not None
+    assert torch.allclose(plane, torch.tensor([0.0, 0.0, 1.0, 0.27]), atol=0.01)
 
 
 def test_rays_meet_the_plane_only_going_down_from_above() -> None:

@@ -9,6 +9,7 @@ import dataclasses
 
 import json
 from pathlib import Path
+from typing import Dict, Optional
 
 import pytest
 import torch
@@ -22,6 +23,7 @@ from nero_ns.evaluation.geometry import geometry_metrics
 from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh
 from nero_ns.method_configs import nero_shape
 from nero_ns.models.nero_shape import NeroShapeModelConfig
+from tests.components.test_support_plane import floor_points, scattered_points
 from tests.nero_runs import photometric_loss_on_fixed_batches, setup_trainer, small_shape_config
 from tests.models.test_shape_run import write_shape_run
 
@@ -127,13 +129,14 @@ def test_the_floor_is_a_known_plane_that_the_mesh_stops_at(tiny_scene: Path, tmp
 
 
 def test_exports_stop_at_the_floor_without_joining_it(tiny_scene: Path, tmp_path: Path) -> None:
-    """By default (support-plane False, cut-at-floor True) the floor found in the sparse points cuts the exported
-    mesh floor-cut-margin above the plane, but rays still meet only the object's SDF; with cut-at-floor False nothing
-    is cut. The untrained SDF is a sphere of radius 0.8, which reaches below the floor."""
+    """With support-plane False (cut-at-floor True, its default) the floor found in the sparse points cuts the
+    exported mesh floor-cut-margin above the plane, but rays still meet only the object's SDF; with cut-at-floor False
+    nothing is cut. The untrained SDF is a sphere of radius 0.8, which reaches below the floor."""
     sphere = dataclasses.replace(nero_shape.config.pipeline.model.sdf_field, init_radius=0.8)
     lowest = {}
     for cut in (True, False):
-        run = write_shape_run(tiny_scene, tmp_path / f"cut-{cut}", cut_at_floor=cut, sdf_field=sphere)
+        run = write_shape_run(tiny_scene, tmp_path / f"cut-{cut}", support_plane=False, cut_at_floor=cut,
+                              sdf_field=sphere)
         _, pipeline, _, _ = eval_setup(run, test_mode="test")
         model, outputs = pipeline.model, pipeline.datamanager.train_dataparser_outputs
         assert model.support_plane.has_plane == cut and not model.floor_joined()
@@ -177,10 +180,25 @@ def test_training_resumes_from_the_last_checkpoint(trained_run) -> None:
     assert (resumed_config.get_checkpoint_dir() / f"step-{STEPS + 3:09d}.ckpt").exists()
 
 
-def _small_shape_model(**options):
+def _small_shape_model(metadata: Optional[Dict] = None, **options):
     torch.manual_seed(0)
     config = NeroShapeModelConfig(num_samples=8, num_importance_samples=8, num_outside_samples=8, **options)
-    return config.setup(scene_box=SceneBox(torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])), num_train_data=1)
+    scene_box = SceneBox(torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]))
+    return config.setup(scene_box=scene_box, num_train_data=1, metadata=metadata or {})
+
+
+@pytest.mark.parametrize("floor", [True, False])
+def test_a_floor_in_the_points_turns_the_support_plane_on_and_says_so(floor: bool, capsys) -> None:
+    """With the default options, sparse points holding a plane under the object make the floor a known plane (and
+    the log says so, with the option that turns it off); points without one leave the floor to the SDF, also said."""
+    points = torch.cat([floor_points(-0.7), scattered_points(150)]) if floor else scattered_points(600)
+    model = _small_shape_model(metadata={"points3D_xyz": points})
+    log = capsys.readouterr().out
+    assert model.floor_joined() == floor
+    if floor:
+        assert "Support plane found" in log and "support-plane False" in log
+    else:
+        assert "No support plane in the sparse points" in log
 
 
 def _rays_through_sphere(count: int):
