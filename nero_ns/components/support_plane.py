@@ -35,8 +35,8 @@ def find_support_plane(
     flat object lying on the floor has its floor near the center (0.27 below it for the scene set's genus2-ceramic).
     """
     points = points.detach().cpu().double()
-    within_sphere = points.norm(dim=-1) <= 1.0
-    outside = points[~within_sphere]
+    radii = points.norm(dim=-1)
+    outside = points[radii > 1.0]
     if len(outside) < 50:
         return None
     plane, inliers = ransac_plane(outside, distance_threshold)
@@ -45,7 +45,7 @@ def find_support_plane(
     plane = plane if plane[3] > 0 else -plane
     if not offset_range[0] <= float(plane[3]) <= offset_range[1]:
         return None
-    inside = points[within_sphere]
+    inside = points[radii <= 1.0]
     below = (inside @ plane[:3] + plane[3] < -distance_threshold).double().mean() if len(inside) else 0.0
     if float(below) > max_object_below:
         return None
