@@ -33,8 +33,10 @@ class NeroSDFFieldConfig(DefaultsForNewFields, HashGridOptions, InstantiateConfi
     """Hidden layers of the SDF MLP."""
     feature_dim: int = 31
     """Geometry feature passed to the shading heads."""
-    init_radius: float = 0.5
-    """Radius of the sphere the SDF starts as; the MLP learns the residual from it."""
+    init_radius: float = 0.8
+    """Radius of the sphere the SDF starts as; the MLP learns the residual from it. Just inside the object's sphere
+    (radius 0.9, dataparser.object-radius): NeuS carves a surface that stands in front of the object (the photos
+    show what lies behind it) much sooner than it grows one out to parts that lie beyond it (docs/nero-shape.md)."""
     init_variance: float = 0.3
     """Initial NeuS variance parameter; inv_s = exp(10 * variance)."""
     inv_s_floor_start: float = 20.0

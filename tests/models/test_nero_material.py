@@ -4,6 +4,7 @@ checkpoints load back through `eval_setup` and resume."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from nero_ns.colors import linear_to_srgb, srgb_to_linear
 from nero_ns.components.grid_lookup import bilinear_lookup
 from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.errors import NeroInputError
-from nero_ns.method_configs import nero_material
+from nero_ns.method_configs import nero_material, nero_shape
 from nero_ns.models.nero_material import STATE_MOVED_TO_PARTS, NeroMaterialModel, NeroMaterialModelConfig
 from nero_ns.models.material_priors import floor_prior
 from nero_ns.models.photometric import photometric_loss
@@ -84,9 +85,11 @@ def floor_loss(pipeline) -> float:
 
 
 def material_trainer(data: Path, root: Path, steps: int) -> Tuple[Trainer, Path, Path]:
-    """A nero-shape run (the untrained sphere) in ROOT/shape and a nero-material trainer on it in ROOT/material, set
-    up for `steps` steps and not yet trained: the trainer, its config.yml and the nero-shape run's config.yml."""
-    shape_config = write_shape_run(data, root / "shape")
+    """A nero-shape run in ROOT/shape and a nero-material trainer on it in ROOT/material, set up for `steps` steps
+    and not yet trained: the trainer, its config.yml and the nero-shape run's config.yml. The nero-shape run is
+    untrained, started as a sphere of radius 0.5: inside the tiny scene's blob, it stands in for a trained shape."""
+    inside_the_blob = dataclasses.replace(nero_shape.config.pipeline.model.sdf_field, init_radius=0.5)
+    shape_config = write_shape_run(data, root / "shape", sdf_field=inside_the_blob)
     config = material_config(data, shape_config, root / "material", steps)
     trainer = setup_trainer(config)
     return trainer, config.get_base_dir() / "config.yml", shape_config
@@ -125,7 +128,7 @@ def test_outputs_cover_every_pixel_with_their_ranges(trained_run):
         assert outputs[name].shape == (height, width, channels), name
     hit = outputs["accumulation"][..., 0] > 0
     mask = pipeline.datamanager.train_dataset[3]["mask"][..., 0]
-    # The init sphere of nero-shape (radius 0.5) covers much of the object's mask and nothing of the far background.
+    # The nero-shape sphere (radius 0.5) covers much of the object's mask and nothing of the far background.
     assert 0.02 < float(hit.float().mean()) < 0.5 and float(mask[hit].float().mean()) > 0.9
     assert float(outputs["roughness"][hit].min()) >= 0.04 and float(outputs["metallic"][hit].max()) <= 1.0
     assert float(outputs["visibility"][hit].min()) >= 0.0 and float(outputs["visibility"][hit].max()) <= 1.0

@@ -55,9 +55,10 @@ def test_loads_newest_checkpoint_with_its_weights(shape_run_config):
     assert isinstance(model, NeroShapeModel) and not model.training
     assert checkpoint.name == "step-000000007.ckpt" and config.method_name == "nero-shape"
     assert model.sdf_field.variance.item() == pytest.approx(0.4321)
-    # The untrained SDF is the sphere |x| - 0.5.
-    points = torch.tensor([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.9]])
-    assert model.query_sdf(points)[:, 0].tolist() == pytest.approx([-0.5, 0.0, 0.4], abs=1e-4)
+    # The untrained SDF is the sphere |x| - init_radius (points above the floor cut, which sits 0.7 below the center).
+    radius = model.sdf_field.config.init_radius
+    points = torch.tensor([[0.0, 0.0, 0.2], [radius, 0.0, 0.0], [0.0, 0.0, 0.9]])
+    assert model.query_sdf(points)[:, 0].tolist() == pytest.approx([0.2 - radius, 0.0, 0.9 - radius], abs=1e-4)
 
 
 def test_checkpoint_from_before_the_support_plane_loads_without_one(shape_run_config):

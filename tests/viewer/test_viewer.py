@@ -209,12 +209,12 @@ def test_the_shape_readout_reports_sharpness_levels_and_rays_inside(shape_run):
     assert figures.inv_s == pytest.approx(float(model.sdf_field.inv_s()))
     encoding = model.sdf_field.encoding
     assert 1 <= figures.unlocked_levels == encoding.num_active_levels <= figures.num_levels == encoding.num_levels
-    # The untrained SDF is the sphere of radius 0.5: the rays that end inside are those that pass within 0.5 of the
+    # The untrained SDF is the init sphere: the rays that end inside are those that pass within its radius of the
     # center, among those that cross the unit sphere.
     rays = panel._probe_rays
     closest = torch.cross(rays.origins, rays.directions, dim=-1).norm(dim=-1) / rays.directions.norm(dim=-1)
     crossing = closest < 1.0
-    expected = float((closest[crossing] < 0.5).float().mean())
+    expected = float((closest[crossing] < model.sdf_field.config.init_radius).float().mean())
     assert figures.crossing_rays == int(crossing.sum()) > 100
     assert 0.05 < expected < 0.95 and figures.inside_share == pytest.approx(expected, abs=0.05)
 
@@ -227,11 +227,13 @@ def test_the_shape_export_button_writes_a_mesh_that_loads(shape_run):
     assert str(written) in panel.written.content
     mesh = trimesh.load(written)
     assert mesh.is_watertight and len(mesh.faces) > 500
-    # Back in the normalized frame it is the sphere of radius 0.5.
+    # Back in the normalized frame it is the init sphere, cut at the floor.
     outputs = shape_run["pipeline"].datamanager.train_dataparser_outputs
     transform = outputs.dataparser_transform.double().numpy()
     normalized = outputs.dataparser_scale * (mesh.vertices @ transform[:, :3].T + transform[:, 3])
-    assert np.linalg.norm(normalized, axis=-1) == pytest.approx(np.full(len(mesh.vertices), 0.5), abs=0.02)
+    with torch.no_grad():
+        surface_sdf = shape_run["pipeline"].model.query_sdf(torch.as_tensor(normalized, dtype=torch.float32))
+    assert float(surface_sdf.abs().max()) < 0.02
 
 
 @pytest.mark.skipif(TCNN_EXISTS, reason="tinycudann is installed here: nothing to report")
