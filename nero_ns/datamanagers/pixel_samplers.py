@@ -2,6 +2,7 @@
 
 The object is the mask when the dataset has masks, and otherwise the pixels whose rays cross the unit sphere (the
 only rays the SDF can explain): without that, most rays of a small object's images would only train the far field.
+Part of the object's share can follow a map of the recent photometric error (`error_map.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from nerfstudio.data.pixel_samplers import PixelSampler, PixelSamplerConfig
 from torch import Tensor
 
 from nero_ns.components.samplers import intersect_unit_sphere
+from nero_ns.datamanagers.error_map import PixelErrorMap
 
 
 @dataclass
@@ -26,6 +28,9 @@ class ForegroundRatioPixelSamplerConfig(PixelSamplerConfig):
     """Target class to instantiate."""
     foreground_ratio: float = 0.8
     """Share of rays drawn from the object region (NeroDataManagerConfig.foreground_ratio sets it)."""
+    error_ratio: float = 0.0
+    """Share of the object region's rays drawn by the error map, when there is one (NeroDataManagerConfig's
+    error_sampling_ratio sets it)."""
 
 
 class ForegroundRatioPixelSampler(PixelSampler):
@@ -38,12 +43,17 @@ class ForegroundRatioPixelSampler(PixelSampler):
     config: ForegroundRatioPixelSamplerConfig
     sphere_pixels: Optional[Bool[Tensor, "num_images height width"]] = None
     """Per training image, the pixels whose rays cross the unit sphere (set by the datamanager)."""
+    error_map: Optional[PixelErrorMap] = None
+    """Recent photometric error per image cell (set by the datamanager when error sampling is on)."""
 
     def __init__(self, config: ForegroundRatioPixelSamplerConfig, **kwargs) -> None:
         super().__init__(config, **kwargs)
         self.config.foreground_ratio = self.kwargs.get("foreground_ratio", self.config.foreground_ratio)
+        self._batch_image_indices: Optional[Int[Tensor, "num_images"]] = None
+        """Training-set index of each image of the batch being sampled (the error map is kept per training image)."""
 
     def collate_image_dataset_batch(self, batch: Dict, num_rays_per_batch: int, keep_full_image: bool = False):
+        self._batch_image_indices = batch["image_idx"]
         if "mask" in batch or self.sphere_pixels is None or self.config.ignore_mask:
             return super().collate_image_dataset_batch(batch, num_rays_per_batch, keep_full_image)
         # The sphere region stands in for the mask while sampling; it is not a mask, so it leaves the batch.
@@ -65,13 +75,24 @@ class ForegroundRatioPixelSampler(PixelSampler):
             return super().sample_method(batch_size, num_images, image_height, image_width, device=device)
         foreground = mask.reshape(num_images, image_height, image_width).bool()
         num_foreground = round(self.config.foreground_ratio * batch_size)
-        foreground_indices = self._sample_where(foreground, num_foreground, device)
+        foreground_indices = self._sample_by_error(foreground, round(self.config.error_ratio * num_foreground), device)
+        foreground_indices = torch.cat(
+            [foreground_indices, self._sample_where(foreground, num_foreground - len(foreground_indices), device)]
+        )
         # An image set without foreground (or without background) gives all its rays to the other side.
         background_indices = self._sample_where(~foreground, batch_size - len(foreground_indices), device)
         if len(background_indices) < batch_size - len(foreground_indices):
             foreground_indices = self._sample_where(foreground, batch_size - len(background_indices), device)
         indices = torch.cat([foreground_indices, background_indices])
         return indices[torch.randperm(len(indices), device=indices.device)]
+
+    def _sample_by_error(
+        self, allowed: Bool[Tensor, "num_images height width"], count: int, device: Union[torch.device, str]
+    ) -> Int[Tensor, "count_or_fewer 3"]:
+        """Up to `count` indices where `allowed`, drawn by the error map (none without one)."""
+        if self.error_map is None or count <= 0 or self._batch_image_indices is None:
+            return torch.empty((0, 3), dtype=torch.long, device=device)
+        return self.error_map.sample(count, self._batch_image_indices, allowed).to(device)
 
     def _sample_where(
         self, allowed: Bool[Tensor, "num_images height width"], count: int, device: Union[torch.device, str]

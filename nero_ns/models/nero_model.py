@@ -15,7 +15,8 @@ from torch import Tensor
 
 from nero_ns.components.image_metrics import ImageMetrics
 from nero_ns.io.configs import DefaultsForNewFields
-from nero_ns.models.photometric import PhotometricLossKind
+from nero_ns.colors import linear_to_srgb
+from nero_ns.models.photometric import PhotometricLossKind, linear_target
 
 
 @dataclass
@@ -56,6 +57,12 @@ class NeroModel(Model):
 
     def get_metrics_dict(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Dict[str, Tensor]:
         return {"psnr": self.image_metrics.psnr(outputs["rgb"], self._photo(batch))}
+
+    def ray_errors(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Float[Tensor, "num_rays"]:
+        """Each ray's mean absolute error, sRGB-encoded (as a person sees it: dark gaps count as much as highlights),
+        for the datamanager's error map."""
+        target = linear_to_srgb(linear_target(batch, self.device, self.inputs_are_srgb))
+        return (linear_to_srgb(outputs["rgb_linear"].detach()) - target).abs().mean(dim=-1)
 
     def get_image_metrics_and_images(
         self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]

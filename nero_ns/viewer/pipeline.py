@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import List, Literal, Optional, Type
 
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes
-from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
+from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from torch.amp import GradScaler
 
+from nero_ns.pipelines.nero_pipeline import NeroPipeline
 from nero_ns.viewer.material_controls import RelightingPanelConfig
 from nero_ns.viewer.shape_controls import ShapePanelConfig
 
@@ -37,8 +38,8 @@ class MaterialPipelineConfig(VanillaPipelineConfig):
     """Relighting preview, learned light and textured export in ns-viewer."""
 
 
-class PanelPipeline(VanillaPipeline):
-    """VanillaPipeline that also holds its config's panel (`panel`) and runs the panel's training callbacks."""
+class PanelPipeline(NeroPipeline):
+    """NeroPipeline that also holds its config's panel (`panel`) and runs the panel's training callbacks."""
 
     def __init__(
         self,
