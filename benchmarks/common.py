@@ -8,6 +8,7 @@ Held-out views are rendered by this file run as a script (`python benchmarks/com
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -26,9 +27,11 @@ from rich.table import Table
 
 # Imported here, in the main thread: a first import of torch from two benchmark threads at once (--parallel)
 # corrupts the heap ("malloc_consolidate(): unaligned fastbin chunk detected" at exit).
+from nero_ns.evaluation.geometry import GeometryMetrics
 from nero_ns.evaluation.images import match_images, read_image, read_mask
 from nero_ns.evaluation.materials import psnr
 from nero_ns.errors import NeroInputError
+from nero_ns.exporters.mesh_export import NO_SURFACE_MESSAGE
 from nero_ns.synthetic.scene_set import resolve_scenes
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -172,11 +175,19 @@ def export_and_score_mesh(
 ) -> Dict[str, float]:
     """`ns-export nero-mesh` of a nero-shape run into `export` (with the `nero_ns` of `source`, None: this one), then
     `nero-eval geometry` against the scene's GT mesh (always this checkout's scoring); its metrics (Chamfer, normal
-    error, F-score). Logs go to LOGS/export-LABEL.log and LOGS/eval-LABEL.log."""
-    run_command([
-        "ns-export", "nero-mesh", "--load-config", str(run_config), "--output-dir", str(export),
-        "--resolution", str(resolution),
-    ], logs / f"export-{label}.log", threads, source)
+    error, F-score). Logs go to LOGS/export-LABEL.log and LOGS/eval-LABEL.log. An SDF with no surface yet (the export
+    says so) scores None on every metric, with "no_surface" set: a result, not a failure of the benchmark."""
+    export_log = logs / f"export-{label}.log"
+    try:
+        run_command([
+            "ns-export", "nero-mesh", "--load-config", str(run_config), "--output-dir", str(export),
+            "--resolution", str(resolution),
+        ], export_log, threads, source)
+    except SystemExit:
+        if NO_SURFACE_MESSAGE not in export_log.read_text():
+            raise
+        console.print(f"{label}: no surface to export yet (see {export_log})")
+        return {**dict.fromkeys(field.name for field in dataclasses.fields(GeometryMetrics)), "no_surface": True}
     metrics_file = export / "geometry.json"
     run_command([
         "nero-eval", "geometry", "--mesh", str(export / "mesh.ply"), "--gt", str(scene / "gt" / "mesh.ply"),
@@ -287,7 +298,10 @@ def per_scene(rows: List[Dict], metrics: Sequence[Metric], group: Sequence[str])
         keyed.setdefault((*(row[key] for key in group), row["scene"]), []).append(row)
     out = []
     for key, repeats in keyed.items():
-        line: Dict[str, Any] = {**dict(zip((*group, "scene"), key)), "repeats": len(repeats)}
+        line: Dict[str, Any] = {
+            **dict(zip((*group, "scene"), key)), "repeats": len(repeats),
+            "no_surface": sum(bool(row.get("no_surface")) for row in repeats),
+        }
         for metric in metrics:
             values = [row[metric.key] for row in repeats if row[metric.key] is not None]
             if values:
@@ -301,7 +315,8 @@ def per_scene(rows: List[Dict], metrics: Sequence[Metric], group: Sequence[str])
 
 def summary(scene_rows: List[Dict], metrics: Sequence[Metric], group: Sequence[str]) -> List[Dict]:
     """A row per group over its scenes (each scene counting with its median over repeats): every metric's median
-    and its worst value, with the scene that has it."""
+    and its worst value, with the scene that has it. A scene whose runs had no surface counts as the worst value
+    there is (infinite, or minus infinite for a metric where higher is better)."""
     keyed: Dict[Tuple, List[Dict]] = {}
     for row in scene_rows:
         keyed.setdefault(tuple(row[key] for key in group), []).append(row)
@@ -309,13 +324,17 @@ def summary(scene_rows: List[Dict], metrics: Sequence[Metric], group: Sequence[s
     for key, rows in keyed.items():
         line: Dict[str, Any] = {**dict(zip(group, key)), "scenes": len(rows)}
         for metric in metrics:
-            scored = [row for row in rows if row[metric.key] is not None]
+            failed = -np.inf if metric.higher_is_better else np.inf
+            scored = [
+                (row[metric.key] if row[metric.key] is not None else failed, row["scene"])
+                for row in rows if row[metric.key] is not None or row.get("no_surface")
+            ]
             if not scored:
                 continue
             pick = max if not metric.higher_is_better else min
-            worst = pick(scored, key=lambda row: row[metric.key])
-            line[f"{metric.key}_median"] = float(np.median([row[metric.key] for row in scored]))
-            line[f"{metric.key}_worst"], line[f"{metric.key}_worst_scene"] = worst[metric.key], worst["scene"]
+            worst = pick(scored, key=lambda value_scene: value_scene[0])
+            line[f"{metric.key}_median"] = float(np.median([value for value, _ in scored]))
+            line[f"{metric.key}_worst"], line[f"{metric.key}_worst_scene"] = worst
         out.append(line)
     return out
 
@@ -323,7 +342,7 @@ def summary(scene_rows: List[Dict], metrics: Sequence[Metric], group: Sequence[s
 def spread_cell(row: Dict, metric: Metric) -> str:
     """A per-scene figure: the median over repeats, with their range when there are several ('-' when unscored)."""
     if row.get(metric.key) is None:
-        return "-"
+        return "no surface" if row.get("no_surface") else "-"
     cell = format(row[metric.key], metric.format)
     if row["repeats"] > 1:
         cell += f" ({format(row[metric.key + '_min'], metric.format)}-{format(row[metric.key + '_max'], metric.format)})"
@@ -341,11 +360,16 @@ def summary_table(summary_rows: List[Dict], metrics: Sequence[Metric], group: Se
                 line += ["-", "-"]
                 continue
             line += [
-                format(row[f"{metric.key}_median"], metric.format),
-                f"{format(row[f'{metric.key}_worst'], metric.format)} ({row[f'{metric.key}_worst_scene']})",
+                summary_figure(row[f"{metric.key}_median"], metric),
+                f"{summary_figure(row[f'{metric.key}_worst'], metric)} ({row[f'{metric.key}_worst_scene']})",
             ]
         cells.append(line)
     return header, cells
+
+
+def summary_figure(value: float, metric: Metric) -> str:
+    """A summary's median or worst: the number, or "no surface" where scenes without one decide it."""
+    return "no surface" if np.isinf(value) else format(value, metric.format)
 
 
 def markdown_table(header: List[str], rows: List[List[str]]) -> str:

@@ -21,6 +21,10 @@ from nero_ns.io.meshes import write_gltf
 from nero_ns.components.marching_cubes import SdfFunction, extract_sdf_mesh, sdf_normals
 
 
+NO_SURFACE_MESSAGE = "the SDF has no zero crossing inside the unit sphere"
+"""What the export says when the SDF has no surface yet (the benchmarks record that as a result)."""
+
+
 @dataclass
 class MeshExportOptions:
     """How to turn an SDF into a mesh file."""
@@ -51,8 +55,7 @@ def export_mesh(
     )
     if faces.shape[0] == 0:
         raise NeroInputError(
-            f"the SDF has no zero crossing inside the unit sphere at resolution {options.resolution}; "
-            "train longer or raise --resolution"
+            f"{NO_SURFACE_MESSAGE} at resolution {options.resolution}; train longer or raise --resolution"
         )
     vertices, faces = clean_mesh(vertices, faces, options.keep_components, options.target_faces)
     normals = sdf_normals(query_sdf, vertices, options.chunk_size, device)

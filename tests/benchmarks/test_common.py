@@ -47,6 +47,20 @@ def test_medians_over_repeats_then_median_and_worst_over_scenes() -> None:
     assert cells == [["v", "3", "0.040", "0.100 (c)", "0.50", "0.40 (b)"], ["w", "1", "0.001", "0.001 (c)", "-", "-"]]
 
 
+def test_a_scene_without_surface_is_the_worst_and_says_so() -> None:
+    rows = [
+        {"scene": "a", "variant": "v", "chamfer": 0.010, "fscore": 0.5},
+        {"scene": "b", "variant": "v", "chamfer": 0.040, "fscore": 0.4},
+        {"scene": "c", "variant": "v", "chamfer": None, "fscore": None, "no_surface": True},
+    ]
+    scene_rows = per_scene(rows, (CHAMFER, FSCORE), ("variant",))
+    assert spread_cell(scene_rows[2], CHAMFER) == "no surface" and scene_rows[2]["no_surface"] == 1
+    (v,) = summary(scene_rows, (CHAMFER, FSCORE), ("variant",))
+    assert v["chamfer_median"] == pytest.approx(0.04) and v["fscore_median"] == pytest.approx(0.4)
+    _, cells = summary_table([v], (CHAMFER, FSCORE), ("variant",))
+    assert cells == [["v", "3", "0.040", "no surface (c)", "0.40", "no surface (c)"]]
+
+
 def test_scenes_option() -> None:
     assert scene_names(None, "metal-knot,glossy-blob") == ["metal-knot", "glossy-blob"]
     assert scene_names("quick", "metal-knot") == ["metal-knot", "glossy-blob", "thick-knot"]
