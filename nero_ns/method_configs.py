@@ -36,8 +36,12 @@ nero_shape = MethodSpecification(
         machine=this_machine(),
         pipeline=ShapePipelineConfig(
             # 1024 rays per step: fewer rays (512 throughout, or for the first 600 steps) form the shape sooner in the
-            # first 5 minutes on 2 CPU cores but end worse from 10 minutes on (docs/shape-speed.md).
-            datamanager=NeroDataManagerConfig(dataparser=NeroDataParserConfig(), train_num_rays_per_batch=1024),
+            # first 5 minutes on 2 CPU cores but end worse from 10 minutes on (docs/shape-speed.md). Half of the
+            # object's rays go where the renderings are still wrong: thin parts, holes and outlines form sooner
+            # (docs/nero-shape.md).
+            datamanager=NeroDataManagerConfig(
+                dataparser=NeroDataParserConfig(), train_num_rays_per_batch=1024, error_sampling_ratio=0.5
+            ),
             model=NeroShapeModelConfig(eval_num_rays_per_chunk=1024),
         ),
         optimizers={

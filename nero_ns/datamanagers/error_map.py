@@ -3,8 +3,9 @@ to draw more rays where the model has the most left to learn (thin parts, holes,
 
 Each image is split into square cells; a cell keeps a running mean of the errors of the rays trained in it. A share
 of the object region's rays is then drawn where the cells' errors are high: a cell by its error, a pixel uniformly
-within it, kept when it lies in the region (so a pixel's chance follows its cell's error). Cells nobody has trained yet start at `initial_error`, above any error a
-rendering in [0, 1] can make, so every cell is visited before its error counts.
+within it, kept when it lies in the region (so a pixel's chance follows its cell's error). Cells nobody has trained
+yet start at `initial_error`, above any error a rendering in [0, 1] can make, so every cell is visited before its
+error counts. The map lives in memory only: a resumed run starts a new one.
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ class PixelErrorMap:
     ) -> Int[Tensor, "count_or_fewer 3"]:
         """`count` pixels as (position in the batch, y, x), drawn by cell error within `region`; fewer only when
         repeated draws keep landing outside the region (the caller fills the rest)."""
-        region = region.cpu()
         image_indices = image_indices.cpu()
         self._learn_region(image_indices, region)
         share = self.region_share[image_indices].reshape(-1)
@@ -72,11 +72,13 @@ class PixelErrorMap:
                 break
             cells = torch.multinomial(weights, math.ceil(1.5 * missing / acceptance) + 16, replacement=True)
             grid_height, grid_width = self.grid_shape
-            image, cell_y, cell_x = cells // (grid_height * grid_width), (cells // grid_width) % grid_height, cells % grid_width
-            y = (cell_y * self.cell_size + torch.randint(self.cell_size, cells.shape)).clamp(max=self.height - 1)
-            x = (cell_x * self.cell_size + torch.randint(self.cell_size, cells.shape)).clamp(max=self.width - 1)
+            image, cell = cells // (grid_height * grid_width), cells % (grid_height * grid_width)
+            y = cell // grid_width * self.cell_size + torch.randint(self.cell_size, cells.shape)
+            x = cell % grid_width * self.cell_size + torch.randint(self.cell_size, cells.shape)
+            y, x = y.clamp(max=self.height - 1), x.clamp(max=self.width - 1)
             candidates = torch.stack([image, y, x], dim=-1)
-            chosen = torch.cat([chosen, candidates[region[image, y, x]]])
+            inside = region[candidates.to(region.device).unbind(-1)].cpu()
+            chosen = torch.cat([chosen, candidates[inside]])
         return chosen[:count]
 
     def _learn_region(
@@ -87,7 +89,7 @@ class PixelErrorMap:
         if not bool(new.any()):
             return
         padded = F.pad(
-            region[new].float()[:, None],
+            region[new.to(region.device)].float().cpu()[:, None],
             (0, self.grid_shape[1] * self.cell_size - self.width, 0, self.grid_shape[0] * self.cell_size - self.height),
         )
         self.region_share[image_indices[new]] = F.avg_pool2d(padded, self.cell_size)[:, 0]
