@@ -12,7 +12,7 @@ FLOORS = {
     "components": 1,
     "fields": 2,
     "datamanagers": 3,
-    "models": 4, "engine": 4,
+    "models": 4, "engine": 4, "pipelines": 4,
     "exporters": 5, "evaluation": 5, "process": 5, "relight": 5, "synthetic": 5, "viewer": 5,
     "method_configs": 6, "demo": 6,
 }

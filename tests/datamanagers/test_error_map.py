@@ -3,14 +3,12 @@ before its error counts."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from nero_ns.datamanagers.error_map import PixelErrorMap
 from nero_ns.datamanagers.pixel_samplers import ForegroundRatioPixelSamplerConfig
 from nero_ns.method_configs import nero_material, nero_shape
 from tests.datamanagers.test_pixel_samplers import sampler_batch
-from tests.nero_runs import setup_trainer, small_shape_config
 
 
 def all_pixels(error_map: PixelErrorMap, image: int) -> torch.Tensor:
@@ -65,25 +63,6 @@ def test_sampler_draws_its_error_share_by_the_map():
     # 800 object rays: 400 by the map, all in the one cell with error; 400 uniform, a quarter of image 0's object
     # (an eighth of all) in it
     assert len(foreground) == 800 and abs(int(in_hot_cell.sum()) - 450) < 40
-
-
-def test_a_training_step_records_its_rays_errors(tiny_scene, tmp_path):
-    pipeline = setup_trainer(small_shape_config(tiny_scene, tmp_path, steps=2)).pipeline
-    datamanager, model = pipeline.datamanager, pipeline.model
-    error_map = datamanager.train_pixel_sampler.error_map
-    drawn = []
-    next_train = datamanager.next_train
-    datamanager.next_train = lambda step: drawn.append(next_train(step)) or drawn[-1]
-    outputs, _, _ = pipeline.get_train_loss_dict(step=0)
-    errors = model.ray_errors(outputs, drawn[0][1])
-    cells = error_map._flat_cells(drawn[0][1]["indices"])
-    assert 0.0 < float(errors.mean()) < 1.0
-    for cell in cells.unique()[:20]:
-        expected = 0.5 * 1.0 + 0.5 * float(errors[cells == cell].mean())  # halfway from the initial error
-        assert float(error_map.errors.view(-1)[cell]) == pytest.approx(expected, rel=1e-5)
-    untouched = torch.ones(error_map.errors.numel(), dtype=torch.bool)
-    untouched[cells] = False
-    assert (error_map.errors.view(-1)[untouched] == 1.0).all()
 
 
 def test_nero_shape_draws_by_error_and_nero_material_does_not():
