@@ -15,7 +15,11 @@ from torch import Tensor
 from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig
 from nero_ns.datamanagers.error_map import PixelErrorMap
 from nero_ns.datamanagers.nero_dataset import NeroDataset
-from nero_ns.datamanagers.pixel_samplers import ForegroundRatioPixelSamplerConfig, pixels_crossing_unit_sphere
+from nero_ns.datamanagers.pixel_samplers import (
+    ForegroundRatioPixelSamplerConfig,
+    all_one_size,
+    pixels_crossing_unit_sphere,
+)
 from nero_ns.errors import NeroInputError
 
 
@@ -84,8 +88,7 @@ class NeroDataManager(VanillaDataManager[NeroDataset]):
         if self.train_dataparser_outputs.mask_filenames is None:
             self.train_pixel_sampler.sphere_pixels = pixels_crossing_unit_sphere(self.train_dataset.cameras)
         cameras = self.train_dataset.cameras
-        one_size = len(torch.unique(cameras.height)) == 1 and len(torch.unique(cameras.width)) == 1
-        if self.config.error_sampling_ratio > 0 and one_size:
+        if self.config.error_sampling_ratio > 0 and all_one_size(cameras):
             self.train_pixel_sampler.error_map = PixelErrorMap(
                 len(self.train_dataset), int(cameras.height[0]), int(cameras.width[0]), self.config.error_map_cells
             )

@@ -120,10 +120,15 @@ class ForegroundRatioPixelSampler(PixelSampler):
 def pixels_crossing_unit_sphere(cameras: Cameras) -> Optional[Bool[Tensor, "num_cameras height width"]]:
     """For each camera (normalized frame), the pixels whose ray passes through the unit sphere; None when the
     cameras differ in size (their images are then sampled uniformly)."""
-    if len(torch.unique(cameras.height)) > 1 or len(torch.unique(cameras.width)) > 1:
+    if not all_one_size(cameras):
         return None
     crossing = []
     for index in range(cameras.shape[0]):
         rays = cameras.generate_rays(camera_indices=index, keep_shape=True)
         crossing.append(intersect_unit_sphere(rays.origins, rays.directions)[2][..., 0])
     return torch.stack(crossing).cpu()
+
+
+def all_one_size(cameras: Cameras) -> bool:
+    """Whether every camera has the same image size (per-image pixel maps need it)."""
+    return len(torch.unique(cameras.height)) == 1 and len(torch.unique(cameras.width)) == 1
