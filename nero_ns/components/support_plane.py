@@ -17,13 +17,26 @@ from torch import Tensor, nn
 
 from nero_ns.components.brdf import orthonormal_frame
 
+MAX_OBJECT_BELOW = 0.15
+"""A floor has at most this share of the object's points below it (noise, a glossy floor's reflections); a plane
+with more cuts through the object (a flat object's own mid-plane)."""
+
+
+def share_below(
+    points: Float[Tensor, "num_points 3"], plane: Float[Tensor, "4"], distance_threshold: float
+) -> float:
+    """Share of `points` more than `distance_threshold` below `plane` (n, d): n.x + d < -threshold; 0 for none."""
+    if len(points) == 0:
+        return 0.0
+    return float((points @ plane[:3] + plane[3] < -distance_threshold).double().mean())
+
 
 def find_support_plane(
     points: Float[Tensor, "num_points 3"],
     distance_threshold: float = 0.02,
     min_inlier_fraction: float = 0.2,
     offset_range: Tuple[float, float] = (0.1, 1.5),
-    max_object_below: float = 0.15,
+    max_object_below: float = MAX_OBJECT_BELOW,
 ) -> Optional[Float[Tensor, "4"]]:
     """RANSAC plane through the sparse points outside the unit sphere (normalized frame), as (n, d) with unit n
     pointing to the object's side: n.x + d = 0 on the plane, d > 0 at the origin.
@@ -45,9 +58,7 @@ def find_support_plane(
     plane = plane if plane[3] > 0 else -plane
     if not offset_range[0] <= float(plane[3]) <= offset_range[1]:
         return None
-    inside = points[radii <= 1.0]
-    below = (inside @ plane[:3] + plane[3] < -distance_threshold).double().mean() if len(inside) else 0.0
-    if float(below) > max_object_below:
+    if share_below(points[radii <= 1.0], plane, distance_threshold) > max_object_below:
         return None
     return plane.float()
 

@@ -18,7 +18,7 @@ from nerfstudio.cameras.camera_utils import focus_of_attention
 from nerfstudio.utils.rich_utils import CONSOLE
 from torch import Tensor
 
-from nero_ns.components.support_plane import ransac_plane
+from nero_ns.components.support_plane import MAX_OBJECT_BELOW, ransac_plane, share_below
 from nero_ns.errors import NeroInputError
 
 ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
@@ -117,8 +117,10 @@ def _floor_rejection(
     """The object's sphere with the floor left out, or None when the points' dominant plane is no floor.
 
     A floor holds `PLANE_MIN_INLIER_FRACTION` of the points within `PLANE_DISTANCE` (relative to the cameras'
-    distance), has the cameras on one side, and reaches beyond the object: most of its points lie outside the
-    sphere fitted without them (a flat face of the object does not). Logs what it used.
+    distance), has the cameras on one side, reaches beyond the object (most of its points lie outside the sphere
+    fitted without them; a flat face of the object does not), and has little of the object below it: at most
+    `MAX_OBJECT_BELOW` of the points in that sphere lie under the plane (a flat object's own mid-plane, when the
+    floor gave few points, has half the object below it). Logs what it used.
     """
     focus = camera_focus(camera_to_worlds, source).numpy()
     origins = camera_to_worlds[:, :, 3].double().numpy()
@@ -135,6 +137,9 @@ def _floor_rejection(
     sphere = _cluster_sphere(points[kept], focus, source, quantile, center)
     beyond = np.linalg.norm(points[inliers] - np.asarray(sphere.center), axis=1) > sphere.radius
     if np.mean(beyond) < 0.5:
+        return None
+    in_sphere = points[np.linalg.norm(points - np.asarray(sphere.center), axis=1) <= sphere.radius]
+    if share_below(torch.as_tensor(in_sphere), plane_tensor.new_tensor(plane), threshold) > MAX_OBJECT_BELOW:
         return None
     CONSOLE.print(
         f"{source}: a plane holds {int(inliers.sum())} of {len(points)} points ({inliers.mean():.0%}, within "
