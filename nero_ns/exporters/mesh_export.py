@@ -35,8 +35,9 @@ class MeshExportOptions:
     """Grid cells per block axis: the SDF is evaluated and meshed one block at a time to bound memory."""
     chunk_size: int = 65536
     """Points per SDF query."""
-    keep_components: Union[Literal["largest", "all"], float] = "largest"
-    """Connected components kept: the largest, all, or those with at least this fraction of the largest's faces."""
+    keep_components: Union[Literal["largest", "all"], float] = 0.1
+    """Connected components kept: the largest, all, or those with at least this fraction of the largest's faces.
+    0.1 drops floaters yet keeps the pieces of a thin part that training has not joined yet (docs/export.md)."""
     target_faces: Optional[int] = None
     """Decimate (quadric edge collapse) to at most this many faces; None keeps the marching-cubes mesh."""
     frame: Literal["input", "normalized"] = "input"
