@@ -41,6 +41,11 @@ from nero_ns.datamanagers.normalization import (
 )
 from nero_ns.errors import NeroInputError
 
+MAX_POINTS_OVER_VIEW_RADIUS = 1.5
+"""A sphere from the points larger than this multiple of the sphere that fills the photos' narrower field of view
+holds background, not the object: the photos show the object whole (measured: COLMAP's points of a glossy blob,
+mostly background, gave 3.9 times; the scene set's points 0.6 times)."""
+
 OPTION_PREFIX = "--pipeline.datamanager.dataparser."
 
 
@@ -221,25 +226,34 @@ class NeroDataParser(DataParser):
         config = self.config
         if config.center is not None and config.radius is not None:
             return Sphere(center=tuple(float(c) for c in config.center), radius=float(config.radius))
-        if points is not None:
+        half_fov = min(
+            math.atan(
+                min(
+                    frame_value(meta, frame, "w") / (2.0 * frame_value(meta, frame, "fl_x")),
+                    frame_value(meta, frame, "h") / (2.0 * frame_value(meta, frame, "fl_y")),
+                )
+            )
+            for frame in frames
+        )
+        in_view = sphere_from_cameras(poses, half_fov, source=str(transforms_path), center=config.center)
+        if points is None:
+            sphere = in_view
+        else:
+            ply = data_dir / meta["ply_file_path"]
             sphere = sphere_from_points(
-                points[0],
-                source=str(data_dir / meta["ply_file_path"]),
-                quantile=config.point_outlier_quantile,
-                center=config.center,
+                points[0], source=str(ply), quantile=config.point_outlier_quantile, center=config.center,
                 camera_to_worlds=poses,
             )
-        else:
-            half_fov = min(
-                math.atan(
-                    min(
-                        frame_value(meta, frame, "w") / (2.0 * frame_value(meta, frame, "fl_x")),
-                        frame_value(meta, frame, "h") / (2.0 * frame_value(meta, frame, "fl_y")),
-                    )
+            if sphere.radius > MAX_POINTS_OVER_VIEW_RADIUS * in_view.radius:
+                CONSOLE.print(
+                    f"{ply}: the points' sphere (radius {sphere.radius:.4g}) is more than {MAX_POINTS_OVER_VIEW_RADIUS}"
+                    f" times the sphere that fills the photos ({in_view.radius:.4g}), so the points are mostly "
+                    "background: the object is sized from the cameras instead (give its center and radius with "
+                    f"{OPTION_PREFIX}center X Y Z and {OPTION_PREFIX}radius R to set it)",
+                    soft_wrap=True,
+                    highlight=False,
                 )
-                for frame in frames
-            )
-            sphere = sphere_from_cameras(poses, half_fov, source=str(transforms_path), center=config.center)
+                sphere = in_view
         return Sphere(center=sphere.center, radius=sphere.radius if config.radius is None else float(config.radius))
 
 

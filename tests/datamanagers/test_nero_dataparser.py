@@ -422,3 +422,17 @@ def test_every_scene_of_the_set_lies_in_the_unit_sphere(tmp_path, name):
     gt = torch.as_tensor(trimesh.load(scene / "gt" / "mesh.ply", force="mesh").vertices, dtype=torch.float32)
     reach = normalize_points(gt, outputs.dataparser_transform, outputs.dataparser_scale).norm(dim=-1).max()
     assert 0.8 < float(reach) < 1.0
+
+
+def test_points_of_the_background_give_way_to_the_cameras(scene_copy, capsys):
+    """A point cloud that is mostly background (as COLMAP gives for a shiny object before a textured room) makes a
+    sphere the photos could not show whole: the object is sized from the cameras, and the log says why."""
+    rng = np.random.default_rng(3)
+    directions = rng.normal(size=(3000, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    room = SPHERE_CENTER + directions * rng.uniform(6.0, 12.0, (3000, 1)) * SPHERE_RADIUS
+    trimesh.PointCloud(room).export(scene_copy / "sparse_pc.ply")
+    from_points_only = parse(scene_copy, use_points=True).metadata["sphere_radius"]
+    from_cameras = parse(scene_copy, use_points=False).metadata["sphere_radius"]
+    assert from_points_only == from_cameras
+    assert "sparse_pc.ply: the points' sphere" in capsys.readouterr().out
