@@ -305,12 +305,15 @@ class NeroShapeModel(NeroModel):
         rgb_linear = foreground + background
         accumulation = inside_weights.sum(1)
         depth = (inside_weights * per_ray["midpoints"]).sum(1) / accumulation.clamp(min=1e-4)
+        # The object's own opacity, without the joined floor: what a mask (255 = object) says.
+        object_accumulation = (inside_weights * ~per_ray["floor_first"]).sum(1)
         normal = (inside_weights * per_ray["normals"]).sum(1)
 
         outputs: Dict[str, Tensor] = {
             "rgb": linear_to_srgb(rgb_linear),
             "rgb_linear": rgb_linear,
             "accumulation": accumulation,
+            "object_accumulation": object_accumulation,
             "depth": depth,
             "normal": (torch.nn.functional.normalize(normal, dim=-1) + 1.0) / 2.0,
             "foreground": linear_to_srgb(foreground),
@@ -364,7 +367,7 @@ class NeroShapeModel(NeroModel):
                 loss_dict["occlusion_loss"] = self.config.occlusion_loss_mult * occlusion_error.mean()
             if self.config.mask_loss_mult > 0 and "mask" in batch:
                 mask = batch["mask"].to(self.device).float().reshape(-1, 1)
-                accumulation = outputs["accumulation"].clamp(1e-3, 1.0 - 1e-3)
+                accumulation = outputs["object_accumulation"].clamp(1e-3, 1.0 - 1e-3)
                 loss_dict["mask_loss"] = self.config.mask_loss_mult * torch.nn.functional.binary_cross_entropy(
                     accumulation, mask
                 )

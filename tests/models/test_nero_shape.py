@@ -22,6 +22,7 @@ from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.evaluation.geometry import geometry_metrics
 from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh
 from nero_ns.method_configs import nero_shape
+from nero_ns.fields.sdf_field import NeroSDFFieldConfig
 from nero_ns.models.nero_shape import NeroShapeModelConfig
 from tests.components.test_support_plane import floor_points, scattered_points
 from tests.nero_runs import photometric_loss_on_fixed_batches, setup_trainer, small_shape_config
@@ -202,6 +203,31 @@ def test_a_floor_in_the_points_turns_the_support_plane_on_and_says_so(floor: boo
         assert "Support plane found" in log and "support-plane False" in log
     else:
         assert "No support plane in the sparse points" in log
+
+
+def test_the_mask_loss_sees_the_object_not_the_floor() -> None:
+    """With the floor joined, a ray onto the floor beside the object is opaque, but its object opacity (what the mask
+    loss compares with a mask, 255 = object) is ~0; a ray through the object has both ~1."""
+    model = _small_shape_model(
+        metadata={"points3D_xyz": torch.cat([floor_points(-0.7), scattered_points(150)])},
+        sdf_field=NeroSDFFieldConfig(init_radius=0.4),
+    )
+    model.eval()
+    assert model.floor_joined()
+    origins = torch.tensor([[0.68, 0.0, 2.0], [0.0, 0.0, 2.0]])
+    directions = torch.tensor([[0.0, 0.0, -1.0]]).expand(2, -1)
+    rays = RayBundle(origins=origins, directions=directions, pixel_area=torch.ones(2, 1),
+                     camera_indices=torch.zeros(2, 1, dtype=torch.long))
+    with torch.no_grad():
+        model.sdf_field.variance.fill_(0.7)  # a sharp surface, as after training
+        rendered = model(rays)
+    assert (rendered["accumulation"] > 0.95).all()
+    assert float(rendered["object_accumulation"][0]) < 0.05 < 0.95 < float(rendered["object_accumulation"][1])
+    model.train()
+    model.config.mask_loss_mult = 1.0
+    batch = {"image": torch.full((2, 3), 0.5), "mask": torch.tensor([[False], [True]])}
+    mask_loss = model.get_loss_dict(model(rays), batch)["mask_loss"]
+    assert float(mask_loss) < 0.1  # the floor's ray counted as object would cost ~3.5 (BCE of 1 against 0, halved)
 
 
 def _rays_through_sphere(count: int):
