@@ -135,11 +135,10 @@ def _floor_rejection(
         return None
     kept = points @ plane[:3] + plane[3] > threshold
     sphere = _cluster_sphere(points[kept], focus, source, quantile, center)
-    beyond = np.linalg.norm(points[inliers] - np.asarray(sphere.center), axis=1) > sphere.radius
-    if np.mean(beyond) < 0.5:
+    in_sphere = np.linalg.norm(points - np.asarray(sphere.center), axis=1) <= sphere.radius
+    if np.mean(~in_sphere[inliers]) < 0.5:
         return None
-    in_sphere = points[np.linalg.norm(points - np.asarray(sphere.center), axis=1) <= sphere.radius]
-    if share_below(torch.as_tensor(in_sphere), plane_tensor.new_tensor(plane), threshold) > MAX_OBJECT_BELOW:
+    if share_below(torch.as_tensor(points[in_sphere]), torch.as_tensor(plane), threshold) > MAX_OBJECT_BELOW:
         return None
     CONSOLE.print(
         f"{source}: a plane holds {int(inliers.sum())} of {len(points)} points ({inliers.mean():.0%}, within "
