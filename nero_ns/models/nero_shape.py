@@ -8,13 +8,15 @@ from typing import Dict, List, Literal, Tuple, Type
 import torch
 from jaxtyping import Bool, Float
 from nerfstudio.cameras.rays import RayBundle
+from nerfstudio.data.datasets.base_dataset import InputDataset
 from nerfstudio.model_components.ray_samplers import NeuSSampler
 from nerfstudio.utils import colormaps
 from nerfstudio.utils.rich_utils import CONSOLE
 from torch import Tensor
 from torch.nn import Parameter
 
-from nero_ns.colors import linear_to_srgb
+from nero_ns.colors import linear_to_srgb, srgb_to_linear
+from nero_ns.components.floor_from_photos import MIN_AGREEING_VIEWS, floor_colours_from_photos
 from nero_ns.components.compositing import alphas_from_densities, weights_from_alphas
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
 from nero_ns.components.sdf_tracing import march_hits_surface
@@ -157,6 +159,25 @@ class NeroShapeModel(NeroModel):
         elif plane_found:
             CONSOLE.print("  exported meshes are cut at it; the SDF models the floor inside the sphere "
                           "(--pipeline.model.support-plane True: drawn as this plane)")
+
+    def start_floor_from_photos(self, dataset: InputDataset) -> None:
+        """Start the floor texture from the training photos (floor_texture.from_photos), when the floor is drawn as the
+        support plane; says how much of the textured square the photos gave."""
+        if not (self.config.support_plane and self.support_plane.has_plane and self.config.floor_texture.from_photos):
+            return
+        def photo(index: int) -> Tensor:
+            image = dataset.get_image_float32(index)[..., :3]
+            return image if self.inputs_are_srgb else linear_to_srgb(image)
+        plane = self.support_plane
+        points = self.floor_texture.texel_points(plane).cpu()
+        colours, known = floor_colours_from_photos(dataset.cameras, photo, points.reshape(-1, 3), plane.plane[:3].cpu())
+        resolution = points.shape[0]
+        self.floor_texture.set_radiance(
+            plane, srgb_to_linear(colours).reshape(resolution, resolution, 3).to(self.device),
+            known.reshape(resolution, resolution).to(self.device),
+        )
+        CONSOLE.print(f"  floor texture started from the photos: {float(known.float().mean()):.0%} of its square seen "
+                      f"alike by at least {MIN_AGREEING_VIEWS} views")
 
     # ------------------------------------------------------------------ optimization
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
