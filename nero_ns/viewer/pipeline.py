@@ -9,11 +9,10 @@ config.yml) both build it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Literal, Optional, Type
+from typing import List, Type
 
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
-from torch.amp import GradScaler
 
 from nero_ns.pipelines.nero_pipeline import NeroPipeline
 from nero_ns.viewer.material_controls import RelightingPanelConfig
@@ -41,16 +40,9 @@ class MaterialPipelineConfig(VanillaPipelineConfig):
 class PanelPipeline(NeroPipeline):
     """NeroPipeline that also holds its config's panel (`panel`) and runs the panel's training callbacks."""
 
-    def __init__(
-        self,
-        config: ShapePipelineConfig | MaterialPipelineConfig,
-        device: str,
-        test_mode: Literal["test", "val", "inference"] = "val",
-        world_size: int = 1,
-        local_rank: int = 0,
-        grad_scaler: Optional[GradScaler] = None,
-    ) -> None:
-        super().__init__(config, device, test_mode, world_size, local_rank, grad_scaler)
+    def __init__(self, config: ShapePipelineConfig | MaterialPipelineConfig, *args, **kwargs) -> None:
+        """NeroPipeline's arguments (device, test_mode, ...), then the panel."""
+        super().__init__(config, *args, **kwargs)
         self.panel = config.panel.setup(pipeline=self)
 
     def get_eval_image_metrics_and_images(self, step: int):
