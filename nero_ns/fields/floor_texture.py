@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Tuple, Type
+from typing import Optional, Tuple, Type
 
 import torch
 from jaxtyping import Bool, Float
@@ -32,11 +32,13 @@ class FloorTextureConfig(InstantiateConfig):
     resolutions: Tuple[int, ...] = (8, 32, 128)
     """Texels per side of each grid: the coarse ones carry the floor where no camera sees it (under the object)."""
     init_radiance: float = 0.3
-    """Linear radiance of the texture at the start, where the photos do not give it (see from_photos)."""
-    from_photos: bool = True
-    """Start nero-shape's texture from the photos: each texel of the finest grid takes the colour that most views
-    agree on at its floor point. The floor seen only through the object's gaps is then known before the object's
-    surface has opened them (nero_ns/components/floor_from_photos.py says why that matters)."""
+    """Linear radiance of the texture at the start."""
+    from_photos_step: Optional[int] = 300
+    """nero-shape's training step at which the finest texels that no ray has reached yet (floor seen only through the
+    object's gaps, hidden so far by a surface across them) take the colour that most photos agree on at their floor
+    point (nero_ns/components/floor_from_photos.py says why). Not at step 0: with the whole floor known from the
+    start, the starting sphere was carved away faster than a thin object could form in it (docs/nero-shape.md).
+    None: never."""
 
 
 class FloorTexture(nn.Module):
@@ -58,30 +60,20 @@ class FloorTexture(nn.Module):
         rows, columns = torch.meshgrid(centers, centers, indexing="ij")
         return origin + self.config.half_size * (columns[..., None] * tangent + rows[..., None] * bitangent)
 
-    def set_radiance(
+    def fill_untrained(
         self, plane: SupportPlane, radiance: Float[Tensor, "resolution resolution 3"],
         known: Bool[Tensor, "resolution resolution"],
-    ) -> None:
-        """Make the texture `radiance` (linear) at the finest texels where it is `known`: the coarsest grid takes the
-        mean over each of its texels (the mean of all known ones where a texel has none), the finest the rest; the
-        texture elsewhere follows the coarse grid."""
-        target = torch.log(radiance.clamp(min=1e-3)) - self.log_init
-        resolution, coarse_resolution = target.shape[0], self.config.resolutions[0]
-        block = resolution // coarse_resolution
-        weights = known.to(target.dtype)[None, None]
-        sums = torch.nn.functional.avg_pool2d(target.permute(2, 0, 1)[None] * weights, block)
-        counts = torch.nn.functional.avg_pool2d(weights, block)
-        overall = (target * weights[0, 0, ..., None]).sum(dim=(0, 1)) / weights.sum().clamp(min=1.0)
-        coarse = torch.where(counts > 0, sums / counts.clamp(min=1e-8), overall[None, :, None, None])
-        coordinates = self.texture_coordinates(plane, self.texel_points(plane)).reshape(-1, 2)
-        coarse_at_texels = bilinear_lookup(coarse, coordinates).reshape(resolution, resolution, 3)
-        fine = torch.where(known[..., None], target - coarse_at_texels, torch.zeros_like(target))
+    ) -> int:
+        """Give the finest texels that no ray has reached yet (still exactly at their start) and whose `radiance`
+        (linear) is `known` that radiance; texels training has reached keep what they learned. Returns how many were
+        filled."""
+        current = self.radiance(plane, self.texel_points(plane)).detach()
+        finest = self.log_texture[-1]
+        untrained = known & (finest[0] == 0).all(dim=0)
+        residual = torch.log(radiance.clamp(min=1e-3)) - torch.log(current)
         with torch.no_grad():
-            for grid in self.log_texture:
-                grid.zero_()
-            self.log_texture[0].copy_(coarse)
-            if len(self.log_texture) > 1:
-                self.log_texture[-1].copy_(fine.permute(2, 0, 1)[None])
+            finest[0] += torch.where(untrained, residual.permute(2, 0, 1), torch.zeros_like(finest[0]))
+        return int(untrained.sum())
 
     def texture_coordinates(self, plane: SupportPlane, points: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 2"]:
         """Points of (or near) the plane in [-1, 1]^2 over the textured square (outside it beyond)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Literal, Tuple, Type
+from typing import Dict, List, Literal, Optional, Tuple, Type
 
 import torch
 from jaxtyping import Bool, Float
@@ -147,6 +147,9 @@ class NeroShapeModel(NeroModel):
             found = self.support_plane.fit(self.metadata.get("points3D_xyz"))
             self._say_how_the_floor_is_drawn(found)
         self.floor_texture = self.config.floor_texture.setup()
+        self.floor_from_photos: Optional[Tuple[Tensor, Tensor]] = None
+        """Linear floor colours and whether the photos gave them, per finest texel (read_floor_from_photos), until
+        they fill the texture."""
 
     def _say_how_the_floor_is_drawn(self, plane_found: bool) -> None:
         """One line on what the support plane (found or not) does in this run."""
@@ -160,24 +163,38 @@ class NeroShapeModel(NeroModel):
             CONSOLE.print("  exported meshes are cut at it; the SDF models the floor inside the sphere "
                           "(--pipeline.model.support-plane True: drawn as this plane)")
 
-    def start_floor_from_photos(self, dataset: InputDataset) -> None:
-        """Start the floor texture from the training photos (floor_texture.from_photos), when the floor is drawn as the
-        support plane; says how much of the textured square the photos gave."""
-        if not (self.config.support_plane and self.support_plane.has_plane and self.config.floor_texture.from_photos):
+    def read_floor_from_photos(self, dataset: InputDataset) -> None:
+        """Read the floor's colours from the training photos, to fill the floor texture with at
+        floor_texture.from_photos_step, when the floor is drawn as the support plane."""
+        if not (self.config.support_plane and self.support_plane.has_plane):
+            return
+        if self.config.floor_texture.from_photos_step is None:
             return
         def photo(index: int) -> Tensor:
             image = dataset.get_image_float32(index)[..., :3]
             return image if self.inputs_are_srgb else linear_to_srgb(image)
-        plane = self.support_plane
-        points = self.floor_texture.texel_points(plane).cpu()
-        colours, known = floor_colours_from_photos(dataset.cameras, photo, points.reshape(-1, 3), plane.plane[:3].cpu())
+        points = self.floor_texture.texel_points(self.support_plane).cpu()
         resolution = points.shape[0]
-        self.floor_texture.set_radiance(
-            plane, srgb_to_linear(colours).reshape(resolution, resolution, 3).to(self.device),
+        colours, known = floor_colours_from_photos(
+            dataset.cameras, photo, points.reshape(-1, 3), self.support_plane.plane[:3].cpu()
+        )
+        self.floor_from_photos = (
+            srgb_to_linear(colours).reshape(resolution, resolution, 3).to(self.device),
             known.reshape(resolution, resolution).to(self.device),
         )
-        CONSOLE.print(f"  floor texture started from the photos: {float(known.float().mean()):.0%} of its square seen "
-                      f"alike by at least {MIN_AGREEING_VIEWS} views")
+        CONSOLE.print(f"  floor colours read from the photos: {float(known.float().mean()):.0%} of the floor square "
+                      f"seen alike by at least {MIN_AGREEING_VIEWS} views (filled in at step "
+                      f"{self.config.floor_texture.from_photos_step} where no ray has reached the floor yet)")
+        if self.step >= self.config.floor_texture.from_photos_step:
+            self._fill_floor_from_photos()
+
+    def _fill_floor_from_photos(self) -> None:
+        """The floor texels no ray has reached take the photos' colours (read_floor_from_photos); once."""
+        if self.floor_from_photos is None:
+            return
+        filled = self.floor_texture.fill_untrained(self.support_plane, *self.floor_from_photos)
+        self.floor_from_photos = None
+        CONSOLE.print(f"Step {self.step}: {filled} floor texels no ray had reached took the photos' colours")
 
     # ------------------------------------------------------------------ optimization
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
@@ -191,6 +208,8 @@ class NeroShapeModel(NeroModel):
     def set_step(self, step: int) -> None:
         super().set_step(step)
         self.sdf_field.set_step(step)
+        if step == self.config.floor_texture.from_photos_step:
+            self._fill_floor_from_photos()
 
     def cos_anneal_ratio(self) -> float:
         """NeuS cosine annealing: 0 at the start, 1 (the true cosine) after cos_anneal_steps; 1 outside training."""

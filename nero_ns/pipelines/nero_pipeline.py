@@ -1,5 +1,5 @@
 """nerfstudio's pipeline, with each training batch's per-ray errors fed back to the datamanager that drew it, and a
-model that can start parts of itself from the training photos given them before training."""
+model that reads what it needs from the training photos given them before training."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ class NeroPipeline(VanillaPipeline):
         grad_scaler: Optional[GradScaler] = None,
     ) -> None:
         super().__init__(config, device, test_mode, world_size, local_rank, grad_scaler)
-        if test_mode == "val" and hasattr(self.model, "start_floor_from_photos"):  # training, not loading a run
-            self.model.start_floor_from_photos(self.datamanager.train_dataset)
+        if test_mode == "val" and hasattr(self.model, "read_floor_from_photos"):  # training, not loading a run
+            self.model.read_floor_from_photos(self.datamanager.train_dataset)
 
     def get_train_loss_dict(self, step: int) -> Tuple[Dict[str, Tensor], Dict[str, Tensor], Dict[str, Tensor]]:
         ray_bundle, batch = self.datamanager.next_train(step)
