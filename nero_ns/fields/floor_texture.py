@@ -33,12 +33,12 @@ class FloorTextureConfig(InstantiateConfig):
     """Texels per side of each grid: the coarse ones carry the floor where no camera sees it (under the object)."""
     init_radiance: float = 0.3
     """Linear radiance of the texture at the start."""
-    from_photos_step: Optional[int] = 300
+    from_photos_step: Optional[int] = None
     """nero-shape's training step at which the finest texels that no ray has reached yet (floor seen only through the
     object's gaps, hidden so far by a surface across them) take the colour that most photos agree on at their floor
-    point (nero_ns/components/floor_from_photos.py says why). Not at step 0: with the whole floor known from the
-    start, the starting sphere was carved away faster than a thin object could form in it (docs/nero-shape.md).
-    None: never."""
+    point (nero_ns/components/floor_from_photos.py says why). None (the default): never. Measured on nine scenes, at
+    step 0 it formed the metal knot sooner but carved the thin knot away, and at step 300 it changed nothing beyond
+    run-to-run noise (docs/nero-shape.md)."""
 
 
 class FloorTexture(nn.Module):
