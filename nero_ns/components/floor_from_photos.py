@@ -4,8 +4,8 @@ that most views agree on taken as the floor's.
 Why: the floor under a knot's loops or a torus's hole is seen only through the object's gaps. A surface that first
 spans such a gap (a membrane: the SDF starts as a full sphere) hides the floor behind it from every ray, so the
 floor there never learns its colour; removing the membrane would then show a wrong floor, and the photometric loss
-keeps the membrane. With the floor's colour known from the start, a view through the gap is wrong while the
-membrane is there and right once it is gone.
+keeps the membrane. With the floor's colour read from the photos and given to the texels no ray has reached
+(FloorTexture.fill_untrained), a view through the gap is wrong while the membrane is there and right once it is gone.
 
 Why the colour most views agree on rather than the mean: a diffuse floor point looks the same from every view that
 sees it, while the views where the object hides it each see another part of a shiny object. The floor is then the

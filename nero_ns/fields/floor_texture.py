@@ -55,7 +55,8 @@ class FloorTexture(nn.Module):
     def texel_points(self, plane: SupportPlane) -> Float[Tensor, "resolution resolution 3"]:
         """The floor points at the centers of the finest grid's texels (row, column)."""
         resolution = self.config.resolutions[-1]
-        centers = (torch.arange(resolution, dtype=plane.plane.dtype, device=plane.plane.device) + 0.5) / resolution * 2.0 - 1.0
+        texels = torch.arange(resolution, dtype=plane.plane.dtype, device=plane.plane.device)
+        centers = (texels + 0.5) / resolution * 2.0 - 1.0
         tangent, bitangent, origin = plane.frame()
         rows, columns = torch.meshgrid(centers, centers, indexing="ij")
         return origin + self.config.half_size * (columns[..., None] * tangent + rows[..., None] * bitangent)

@@ -16,8 +16,8 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from nero_ns.colors import linear_to_srgb, srgb_to_linear
-from nero_ns.components.floor_from_photos import MIN_AGREEING_VIEWS, floor_colours_from_photos
 from nero_ns.components.compositing import alphas_from_densities, weights_from_alphas
+from nero_ns.components.floor_from_photos import MIN_AGREEING_VIEWS, floor_colours_from_photos
 from nero_ns.components.samplers import InverseDistanceSampler, intersect_unit_sphere
 from nero_ns.components.sdf_tracing import march_hits_surface
 from nero_ns.components.support_plane import SupportPlane
@@ -185,11 +185,10 @@ class NeroShapeModel(NeroModel):
         CONSOLE.print(f"  floor colours read from the photos: {float(known.float().mean()):.0%} of the floor square "
                       f"seen alike by at least {MIN_AGREEING_VIEWS} views (filled in at step "
                       f"{self.config.floor_texture.from_photos_step} where no ray has reached the floor yet)")
-        if self.step >= self.config.floor_texture.from_photos_step:
-            self._fill_floor_from_photos()
 
     def _fill_floor_from_photos(self) -> None:
-        """The floor texels no ray has reached take the photos' colours (read_floor_from_photos); once."""
+        """The floor texels no ray has reached take the photos' colours (read_floor_from_photos); once, at the
+        training step floor_texture.from_photos_step (set_step)."""
         if self.floor_from_photos is None:
             return
         filled = self.floor_texture.fill_untrained(self.support_plane, *self.floor_from_photos)
