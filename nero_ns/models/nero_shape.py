@@ -71,8 +71,9 @@ class NeroShapeModelConfig(NeroModelConfig):
     """Work skipped where it cannot show: inside samples whose compositing weight is below this are not shaded, and
     rays that keep less than this transmittance past the object do not evaluate the far field (each skipped term
     would change the pixel by less than this fraction of its colour). 0 evaluates everything."""
-    eikonal_loss_mult: float = 0.1
-    """Weight of the eikonal loss."""
+    eikonal_loss_mult: float = 0.02
+    """Weight of the eikonal loss. A fifth of NeuS's 0.1: at 0.1 the starting sphere was carved too slowly for a CPU
+    budget, and gaps and loops stayed closed (docs/nero-shape.md, "The eikonal weight")."""
     sdf_prior_loss_mult: float = 0.1
     """Weight of the early prior that keeps the sphere's boundary shell empty (SDF > 0 there)."""
     sdf_prior_steps: int = 500
