@@ -50,7 +50,6 @@ from common import (
     summary,
     summary_table,
     train_stage,
-    training_seed,
     write_results,
 )
 from nero_ns.engine.trainer import TIME_CHECKPOINTS_FILE
@@ -182,6 +181,8 @@ def run_variant(
         extra=("--checkpoint-at-seconds", *(str(mark) for mark in marks), *options), threads=threads, source=source,
         repeat=repeat,
     )
+    # The seed the run trained with: a variant's options may set their own --machine.seed after the repeat's.
+    seed = yaml.load(trained.config.read_text(), Loader=yaml.Loader).machine.seed
     timed = json.loads((trained.config.parent / TIME_CHECKPOINTS_FILE).read_text())
     if [row["seconds"] for row in timed] != marks:
         raise SystemExit(f"{scene_name}/{name}: checkpoints at {timed}, not at every mark; see train-{name}.log")
@@ -193,11 +194,11 @@ def run_variant(
             output, label, threads, source,
         )
         rows.append({
-            "scene": scene_name, "variant": variant, "repeat": repeat, "seed": training_seed(repeat),
+            "scene": scene_name, "variant": variant, "repeat": repeat, "seed": seed,
             "seconds": row["seconds"], "elapsed": row["elapsed"], "steps": row["step"] + 1, **scores,
         })
     training = {
-        "scene": scene_name, "variant": variant, "repeat": repeat, "seed": training_seed(repeat),
+        "scene": scene_name, "variant": variant, "repeat": repeat, "seed": seed,
         "options": list(options), "threads": threads or os.cpu_count(),
         "code": PREVIOUS_COMMIT if source is not None else "this checkout",
         "steps_per_second": rows[-1]["steps"] / rows[-1]["elapsed"], "peak_memory_mib": trained.peak_mib,
