@@ -193,7 +193,9 @@ def export_and_score_mesh(
         "nero-eval", "geometry", "--mesh", str(export / "mesh.ply"), "--gt", str(scene / "gt" / "mesh.ply"),
         "--json", str(metrics_file),
     ], logs / f"eval-{label}.log", threads)
-    return json.loads(metrics_file.read_text())
+    # The metrics only: the file's bookkeeping (its sampling "seed", the mesh paths) would overwrite a row's own keys.
+    scores = json.loads(metrics_file.read_text())
+    return {field.name: scores[field.name] for field in dataclasses.fields(GeometryMetrics)}
 
 
 def render_views_command(
