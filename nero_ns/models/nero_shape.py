@@ -93,11 +93,6 @@ class NeroShapeModelConfig(NeroModelConfig):
     weighs dark pixels (shadows, gaps between thin parts) more and bright highlights less."""
     mask_loss_mult: float = 0.0
     """Weight of the optional mask loss (needs masks in the data)."""
-    opacity_loss_mult: float = 0.0
-    """Weight of a penalty on each ray's object opacity (mean over the batch). The photometric loss resists it only
-    where the object looks different from what lies behind it by more than about this much linear radiance, so it
-    decides just the pixels the photos leave open: a surface across a hole, painted with the plain floor seen
-    through it, costs nothing photometrically and is carved away."""
     cos_anneal_steps: int = 250
     """Steps over which the NeuS cosine is annealed to the true one. Until it is, every sample counts as entering
     the surface, which lets thin parts separate early but shrinks the surface inside the truth (by a few hundredths
@@ -410,8 +405,6 @@ class NeroShapeModel(NeroModel):
             if "occlusion_predicted" in outputs and self.step >= self.config.occlusion_loss_start:
                 occlusion_error = (outputs["occlusion_predicted"] - outputs["occlusion_label"]).abs()
                 loss_dict["occlusion_loss"] = self.config.occlusion_loss_mult * occlusion_error.mean()
-            if self.config.opacity_loss_mult > 0:
-                loss_dict["opacity_loss"] = self.config.opacity_loss_mult * outputs["object_accumulation"].mean()
             if self.config.mask_loss_mult > 0 and "mask" in batch:
                 mask = batch["mask"].to(self.device).float().reshape(-1, 1)
                 accumulation = outputs["object_accumulation"].clamp(1e-3, 1.0 - 1e-3)

@@ -18,7 +18,6 @@ from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.utils.eval_utils import eval_setup
 
-from nero_ns.colors import linear_to_srgb
 from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.evaluation.geometry import geometry_metrics
 from nero_ns.exporters.mesh_export import MeshExportOptions, export_mesh
@@ -229,31 +228,6 @@ def test_the_mask_loss_sees_the_object_not_the_floor() -> None:
     batch = {"image": torch.full((2, 3), 0.5), "mask": torch.tensor([[False], [True]])}
     mask_loss = model.get_loss_dict(model(rays), batch)["mask_loss"]
     assert float(mask_loss) < 0.1  # the floor's ray counted as object would cost ~3.5 (BCE of 1 against 0, halved)
-
-
-@pytest.mark.parametrize(
-    "object_colour, colour_behind, photo, opacity_falls",
-    [
-        (0.302, 0.282, 0.3, True),  # a surface across a hole, painted so that the pixel matches the photo
-        (0.5, 0.3, 0.5, False),  # the object, photographed as the object
-    ],
-)
-def test_the_opacity_loss_carves_only_what_the_photos_cannot_tell_apart(
-    object_colour: float, colour_behind: float, photo: float, opacity_falls: bool
-) -> None:
-    """A pixel rendered as object over what lies behind it, acc * c_object + (1 - acc) * c_behind. Where the photo
-    is matched either way (at acc 0.9 the painted surface renders the photo exactly), the losses' gradient lowers the
-    opacity; where the object differs from what lies behind it by more than the weight, it raises it."""
-    model = _small_shape_model(opacity_loss_mult=0.01)
-    model.train()
-    opacity = torch.tensor([0.9], requires_grad=True)
-    rendered = opacity[:, None] * object_colour + (1.0 - opacity[:, None]) * colour_behind
-    outputs = {"rgb_linear": rendered.expand(1, 3), "object_accumulation": opacity,
-               "eikonal_gradient": torch.zeros(0, 3)}
-    losses = model.get_loss_dict(outputs, {"image": linear_to_srgb(torch.full((1, 3), photo))})
-    assert float(losses["opacity_loss"]) == pytest.approx(0.009)
-    (slope,) = torch.autograd.grad(sum(losses.values()), opacity)
-    assert (float(slope) > 0) == opacity_falls  # gradient descent lowers the opacity where the slope is positive
 
 
 def _rays_through_sphere(count: int):
