@@ -19,7 +19,7 @@ import trimesh
 from nerfstudio.data.dataparsers.base_dataparser import transform_poses_to_original_space
 from PIL import Image
 
-from nero_ns.datamanagers.nero_dataparser import NeroDataParserConfig, nero_dataparser_spec
+from nero_ns.datamanagers.nero_dataparser import ADVISED_IMAGES, NeroDataParserConfig, nero_dataparser_spec
 from nero_ns.datamanagers.nero_dataset import NeroDataset
 from nero_ns.datamanagers.normalization import normalize_points
 from nero_ns.errors import NeroInputError
@@ -436,3 +436,13 @@ def test_points_of_the_background_give_way_to_the_cameras(scene_copy, capsys):
     from_cameras = parse(scene_copy, use_points=False).metadata["sphere_radius"]
     assert from_points_only == from_cameras
     assert "sparse_pc.ply: the points' sphere" in capsys.readouterr().out
+
+
+def test_few_images_are_accepted_with_a_warning_that_says_why(tmp_path, capsys):
+    """8 images train, but the log advises 30: with 10 views the far field took a whole knot in one seed of three."""
+    few = write_sphere_scene(tmp_path / "few")
+    parse(few)
+    assert f"lists 8 images; with fewer than {ADVISED_IMAGES}" in " ".join(capsys.readouterr().out.split())
+    many = write_sphere_scene(tmp_path / "many", num_images=ADVISED_IMAGES)
+    parse(many)
+    assert "with fewer than" not in capsys.readouterr().out
