@@ -172,7 +172,8 @@ class NeroDataParser(DataParser):
         if len(frames) < ADVISED_IMAGES:
             CONSOLE.print(
                 f"[yellow]{transforms_path} lists {len(frames)} images; with fewer than {ADVISED_IMAGES} the far field "
-                "can take the object's pixels and the shape vanish (docs/data.md): add photos from around the object"
+                "can take the object's pixels and the shape vanish (docs/data.md): add photos from around the object, "
+                "or train nero-shape with --pipeline.model.far-field.sh-levels 1"
             )
 
         files = [self._frame_files(meta, frame, data_dir) for frame in frames]
