@@ -166,7 +166,7 @@ class NeroDataParser(DataParser):
         if len(frames) < self.config.min_images:
             raise NeroInputError(
                 f"{transforms_path} lists {len(frames)} images, fewer than {OPTION_PREFIX}min-images "
-                f"{self.config.min_images}; add photos from around the object (30+ work best) and re-run "
+                f"{self.config.min_images}; add photos from around the object ({ADVISED_IMAGES}+ work best) and re-run "
                 "ns-process-data"
             )
         if len(frames) < ADVISED_IMAGES:
