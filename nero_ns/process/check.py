@@ -32,6 +32,10 @@ WORST_VIEWS_SHOWN = 8
 """The per-view table lists this many views, the worst first."""
 CAMERA_ARROW = 0.3
 """Length of the viewing-direction stroke drawn at each camera (normalized units)."""
+SQUARE_PIXEL_TOLERANCE = 0.05
+"""Relative difference of fx and fy above which a camera's pixels are not square, as no photo's are."""
+FIELD_OF_VIEW_DEG = (10.0, 120.0)
+"""Horizontal fields of view a perspective photo has (a fisheye is not held to it)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,35 @@ def _intrinsics(camera: Camera) -> Tuple[Float[np.ndarray, "3 3"], Float[np.ndar
         raise ValueError(f"camera model {camera.model} is not one nero-process writes")
     matrix = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
     return matrix, distortion, camera.model == "OPENCV_FISHEYE"
+
+
+def camera_doubts(camera: Camera) -> List[str]:
+    """What is wrong with a COLMAP camera that no real photo gives: non-square pixels, or a field of view outside
+    FIELD_OF_VIEW_DEG. A registration that matched a repeating pattern to the wrong copies of itself bent the camera
+    so (docs/data.md): the poses are then wrong too, however many images registered."""
+    matrix, _, fisheye = _intrinsics(camera)
+    fx, fy = matrix[0, 0], matrix[1, 1]
+    doubts = []
+    if abs(fx / fy - 1.0) > SQUARE_PIXEL_TOLERANCE:
+        doubts.append(
+            f"focal lengths fx {fx:.0f} px and fy {fy:.0f} px, {abs(fx / fy - 1.0):.0%} apart (photos have square pixels)"
+        )
+    field_of_view = float(np.degrees(2.0 * np.arctan(camera.width / (2.0 * fx))))
+    if not fisheye and not FIELD_OF_VIEW_DEG[0] <= field_of_view <= FIELD_OF_VIEW_DEG[1]:
+        doubts.append(f"a horizontal field of view of {field_of_view:.0f} degrees")
+    return doubts
+
+
+def _print_camera_doubts(model_dir: Path) -> None:
+    for camera in read_cameras_binary(model_dir / "cameras.bin").values():
+        doubts = camera_doubts(camera)
+        if doubts:
+            CONSOLE.print(
+                f"[yellow]Warning: COLMAP's camera {camera.id} ({model_dir}) has {' and '.join(doubts)}, so its poses "
+                "are likely wrong too: a repeating pattern (a regular checker floor, tiles) matches the wrong copies "
+                "of itself. Put something that does not repeat in view (a newspaper, a patterned cloth) and process "
+                "the photos again."
+            )
 
 
 def reprojection_errors(model_dir: Path) -> List[ViewError]:
@@ -161,6 +194,7 @@ class DatasetCheck:
         model_dir = self.data / self.colmap_model
         if (model_dir / "images.bin").exists():
             _print_errors(reprojection_errors(model_dir), model_dir)
+            _print_camera_doubts(model_dir)
         else:
             CONSOLE.print(f"No COLMAP model at {model_dir}: reprojection errors skipped")
 

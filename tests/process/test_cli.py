@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from nero_ns.synthetic import generate_scene
+from nero_ns.synthetic.scene_set import scene_config
 from tests.conftest import tiny_scene_config
 from tests.nero_runs import photometric_loss_on_fixed_batches, setup_trainer, small_shape_config
 
@@ -84,6 +85,7 @@ def test_nero_process_images_output_trains(photo_scene: Path, tmp_path: Path) ->
     truth = {f"frame_{index + 1:05d}.png": center for index, center in enumerate(true_centers(photo_scene))}
     errors = center_errors(processed, truth)
     assert np.median(errors) < 0.05, errors
+    assert "poses are likely wrong" not in " ".join(result.stdout.split())
     # The check ran: per-view reprojection errors and the picture.
     assert "Reprojection error" in result.stdout and "worst views" in result.stdout
     assert f"Wrote {processed / 'check.png'}" in " ".join(result.stdout.split())
@@ -137,3 +139,23 @@ def test_too_few_registered_images_is_one_line(tmp_path: Path) -> None:
     assert len(errors) == 1 and "Traceback" not in result.stderr
     assert "COLMAP registered only 0 of 6 images" in errors[0] and "more background texture" in errors[0]
     assert not (tmp_path / "processed" / "transforms.json").exists()
+
+
+@pytest.mark.slow
+@needs_colmap
+def test_a_repeating_floor_is_registered_right_or_the_check_warns(tmp_path: Path) -> None:
+    # The scene set's mirror torus on a regular checker, where COLMAP registered every photo at a wrong place
+    # (docs/data.md): wrong poses must not pass silently.
+    scene = generate_scene(
+        scene_config("mirror-torus", resolution=256, num_train_views=48, num_test_views=1, spp=32, masks=False,
+                     points=False, output_dir=tmp_path / "photos")
+    )
+    processed = tmp_path / "processed"
+    result = nero_process("images", "--data", str(scene / "images"), "--output-dir", str(processed))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert registered_count(result.stdout) >= 0.9 * 48
+    truth = {f"frame_{index + 1:05d}.png": center for index, center in enumerate(true_centers(scene))}
+    poses_right = np.median(center_errors(processed, truth)) < 0.05
+    output = " ".join(result.stdout.split())
+    warned = "Warning: COLMAP's camera 1" in output and "poses are likely wrong" in output
+    assert poses_right != warned, (poses_right, output[-3000:])
