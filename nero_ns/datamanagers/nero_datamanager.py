@@ -39,11 +39,6 @@ class NeroDataManagerConfig(VanillaDataManagerConfig):
     1024); on longer ones the full batch from the start ended better."""
     initial_rays_steps: int = 600
     """Training steps that use initial-num-rays-per-batch."""
-    image_pyramid_steps: Tuple[int, ...] = ()
-    """Coarse-to-fine images: with k ascending steps, training starts on images downscaled 2^k times (each ray
-    through the center of a block of pixels, its colour the block's mean), halves the factor at each step given,
-    and trains on full resolution from the last. () trains on full resolution throughout. Needs training images of
-    one size."""
     eval_num_rays_per_batch: int = 512
     """Rays per evaluation step."""
     foreground_ratio: float = 0.8
@@ -108,43 +103,9 @@ class NeroDataManager(VanillaDataManager[NeroDataset]):
         if self.wants_ray_errors:
             self.train_pixel_sampler.error_map.record(batch["indices"], errors)
 
-    def pyramid_factor(self, step: int) -> int:
-        """How many times the training images are downscaled at `step` (image-pyramid-steps)."""
-        return 2 ** sum(1 for later_step in self.config.image_pyramid_steps if step < later_step)
-
     def next_train(self, step: int) -> Tuple[RayBundle, Dict]:
-        """nerfstudio's next batch, of initial-num-rays-per-batch rays before initial-rays-steps, from downscaled
-        images before the image-pyramid-steps."""
+        """nerfstudio's next batch, of initial-num-rays-per-batch rays before initial-rays-steps."""
         initial = self.config.initial_num_rays_per_batch
         rays = initial if initial is not None and step < self.config.initial_rays_steps else None
         self.train_pixel_sampler.set_num_rays_per_batch(rays or self.config.train_num_rays_per_batch)
-        self.train_count += 1
-        image_batch = next(self.iter_train_image_dataloader)
-        batch = self.train_pixel_sampler.sample(image_batch)
-        factor = self.pyramid_factor(step)
-        if factor == 1 or not isinstance(image_batch["image"], Tensor):
-            return self.train_ray_generator(batch["indices"]), batch
-        return self._block_rays(image_batch, batch, factor)
-
-    def _block_rays(self, image_batch: Dict, batch: Dict, factor: int) -> Tuple[RayBundle, Dict]:
-        """Each sampled pixel stands for its block of `factor` x `factor` pixels: the ray through the block's
-        center, the block's mean colour as its target. The batch keeps the pixel's own indices (the error map's
-        cells hold whole blocks)."""
-        images: Float[Tensor, "num_images height width 3"] = image_batch["image"]
-        height, width = images.shape[1:3]
-        # Position of each dataset image in the cached batch.
-        position = torch.zeros(int(image_batch["image_idx"].max()) + 1, dtype=torch.long)
-        position[image_batch["image_idx"].cpu()] = torch.arange(len(image_batch["image_idx"]))
-        indices = batch["indices"].cpu()
-        image = position[indices[:, 0]].to(images.device)
-        block_y, block_x = (indices[:, 1] // factor) * factor, (indices[:, 2] // factor) * factor
-        offsets = torch.arange(factor)
-        rows = (block_y[:, None, None] + offsets[None, :, None]).clamp(max=height - 1).to(images.device)
-        cols = (block_x[:, None, None] + offsets[None, None, :]).clamp(max=width - 1).to(images.device)
-        batch["image"] = images[image[:, None, None], rows, cols].mean(dim=(1, 2)).to(batch["image"])
-        centers = torch.stack([block_y, block_x], dim=-1).float() + factor / 2
-        cameras = self.train_ray_generator.cameras
-        ray_bundle = cameras.generate_rays(
-            camera_indices=indices[:, :1].to(cameras.device), coords=centers.to(cameras.device)
-        )
-        return ray_bundle, batch
+        return super().next_train(step)

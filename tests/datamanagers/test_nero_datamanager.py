@@ -102,28 +102,3 @@ def test_initial_rays_per_step_switch_to_the_full_batch(tiny_scene):
     assert sizes == [64, 64, 256, 256]
     constant = make_datamanager(tiny_scene, train_num_rays_per_batch=128)
     assert [constant.next_train(step)[0].shape[0] for step in (0, 700)] == [128, 128]
-
-
-def test_image_pyramid_trains_blocks_then_pixels(tiny_scene):
-    manager = make_datamanager(tiny_scene, train_num_rays_per_batch=256, image_pyramid_steps=(5, 10))
-    assert [manager.pyramid_factor(step) for step in (0, 4, 5, 9, 10, 500)] == [4, 4, 2, 2, 1, 1]
-    cached = manager.train_image_dataloader.cached_collated_batch
-    images = torch.empty_like(cached["image"])
-    images[cached["image_idx"]] = cached["image"]  # in the dataset's order
-    pixel_rays = manager.train_ray_generator
-    for step, factor in ((0, 4), (7, 2), (10, 1)):
-        ray_bundle, batch = manager.next_train(step)
-        image, y, x = batch["indices"].unbind(-1)
-        top, left = (y // factor) * factor, (x // factor) * factor
-        # The target is the mean of the pixel's block ...
-        blocks = torch.stack(
-            [images[image, top + dy, left + dx] for dy in range(factor) for dx in range(factor)]
-        )
-        assert torch.allclose(batch["image"], blocks.mean(0), atol=1e-6)
-        assert factor == 1 or (batch["image"] - images[image, y, x]).abs().max() > 0.05
-        # ... and the ray passes through its center: the mean direction of the block's corner pixels' rays.
-        corners = [pixel_rays(torch.stack([image, top + dy, left + dx], -1)) for dy in (0, factor - 1)
-                   for dx in (0, factor - 1)]
-        mean_direction = torch.nn.functional.normalize(sum(c.directions for c in corners), dim=-1)
-        assert torch.allclose(ray_bundle.directions, mean_direction, atol=2e-4)
-        assert torch.allclose(ray_bundle.origins, corners[0].origins)
