@@ -22,3 +22,19 @@ def per_channel_scale(
     target = target.reshape(-1, target.shape[-1]).astype(np.float64)
     energy = (prediction * prediction).sum(0)
     return np.where(energy > 0.0, (prediction * target).sum(0) / np.maximum(energy, 1e-300), 1.0)
+
+
+def camera_center_errors(
+    found: Float[np.ndarray, "num_cameras 3"], target: Float[np.ndarray, "num_cameras 3"]
+) -> Float[np.ndarray, "num_cameras"]:
+    """How far each of the `found` camera centers (e.g. COLMAP's) lies from its `target` (e.g. the generator's),
+    after the similarity that maps the found ones best onto the targets (Umeyama: scale, rotation, translation), in
+    units of the targets' median distance to their mean (about the camera's distance to the object)."""
+    found, target = found.astype(np.float64), target.astype(np.float64)
+    found_mean, target_mean = found.mean(0), target.mean(0)
+    u, singular, vt = np.linalg.svd((target - target_mean).T @ (found - found_mean))
+    flip = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rotation = u @ flip @ vt
+    scale = np.trace(np.diag(singular) @ flip) / ((found - found_mean) ** 2).sum()
+    aligned = scale * (found - found_mean) @ rotation.T + target_mean
+    return np.linalg.norm(aligned - target, axis=1) / np.median(np.linalg.norm(target - target_mean, axis=1))

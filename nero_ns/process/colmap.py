@@ -22,7 +22,6 @@ from typing import Dict, List, Literal, Optional, Tuple, Union
 
 import torch
 from nerfstudio.data.utils.colmap_parsing_utils import read_images_binary
-from nerfstudio.process_data.process_data_utils import CameraModel
 from nerfstudio.utils.rich_utils import CONSOLE
 
 OptionValue = Union[int, float, str]
@@ -180,7 +179,8 @@ class ColmapSettings:
     """What the caller chose: the images, the camera model and the search effort."""
 
     image_dir: Path
-    camera_model: CameraModel
+    camera_model: str
+    """COLMAP's name of the camera model (OPENCV, SIMPLE_RADIAL, ...)."""
     matching_method: Literal["exhaustive", "sequential"]
     gpu: bool
     max_num_features: int
@@ -199,7 +199,7 @@ def register(settings: ColmapSettings, work_dir: Path, strategy: Strategy, num_i
     database = work_dir / "database.db"
     cmd, verbose = settings.colmap_cmd, settings.verbose
 
-    reader: Dict[str, OptionValue] = {"single_camera": 1, "camera_model": settings.camera_model.value}
+    reader: Dict[str, OptionValue] = {"single_camera": 1, "camera_model": settings.camera_model}
     if settings.camera_mask_path is not None:
         reader["camera_mask_path"] = str(settings.camera_mask_path)
     extraction: Dict[str, OptionValue] = {

@@ -56,7 +56,7 @@ class _NeroColmapConverter(ColmapConverterToNerfstudioDataset):
         num_images = len(process_data_utils.list_images(image_dir))
         settings = ColmapSettings(
             image_dir=image_dir,
-            camera_model=CAMERA_MODELS[self.camera_type],
+            camera_model=CAMERA_MODELS[self.camera_type].value,
             matching_method=self.matching_method,
             gpu=use_gpu_sift(self.colmap_cmd) if self.gpu is None else self.gpu,
             max_num_features=self.max_num_features,

@@ -17,6 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
+from nero_ns.evaluation.alignment import camera_center_errors
 from nero_ns.synthetic import generate_scene
 from nero_ns.synthetic.scene_set import scene_config
 from tests.conftest import tiny_scene_config
@@ -52,18 +53,11 @@ def true_centers(scene: Path) -> List[np.ndarray]:
 
 
 def center_errors(processed: Path, truth: Dict[str, np.ndarray]) -> np.ndarray:
-    """Distances between registered and true camera centers after the best similarity transform (Umeyama), over
-    the true centers' median distance to their mean (~ the distance to the object)."""
+    """Registered against true camera centers (`camera_center_errors`), by file name."""
     frames = json.loads((processed / "transforms.json").read_text())["frames"]
     found = np.array([np.array(frame["transform_matrix"])[:3, 3] for frame in frames])
     target = np.array([truth[Path(frame["file_path"]).name] for frame in frames])
-    found_mean, target_mean = found.mean(0), target.mean(0)
-    u, singular, vt = np.linalg.svd((target - target_mean).T @ (found - found_mean))
-    flip = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    rotation = u @ flip @ vt
-    scale = np.trace(np.diag(singular) @ flip) / ((found - found_mean) ** 2).sum()
-    aligned = scale * (found - found_mean) @ rotation.T + target_mean
-    return np.linalg.norm(aligned - target, axis=1) / np.median(np.linalg.norm(target - target_mean, axis=1))
+    return camera_center_errors(found, target)
 
 
 def registered_count(output: str) -> int:
