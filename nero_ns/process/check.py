@@ -36,6 +36,10 @@ SQUARE_PIXEL_TOLERANCE = 0.05
 """Relative difference of fx and fy above which a camera's pixels are not square, as no photo's are."""
 FIELD_OF_VIEW_DEG = (10.0, 120.0)
 """Horizontal fields of view a perspective photo has (a fisheye is not held to it)."""
+EDGE_DISTORTION = 0.05
+"""Share of its distance from the image center by which lens distortion may move a point at the middle of the
+longer edge; a perspective photo's lens (or the phone's own correction) keeps it well below (a fisheye is not held
+to it)."""
 
 
 @dataclass(frozen=True)
@@ -68,19 +72,27 @@ def _intrinsics(camera: Camera) -> Tuple[Float[np.ndarray, "3 3"], Float[np.ndar
 
 
 def camera_doubts(camera: Camera) -> List[str]:
-    """What is wrong with a COLMAP camera that no real photo gives: non-square pixels, or a field of view outside
-    FIELD_OF_VIEW_DEG. A registration that matched a repeating pattern to the wrong copies of itself bent the camera
+    """What is wrong with a COLMAP camera that no real photo gives: non-square pixels, a field of view outside
+    FIELD_OF_VIEW_DEG, or more lens distortion than EDGE_DISTORTION. A registration that matched a repeating pattern to the wrong copies of itself bent the camera
     so (docs/data.md): the poses are then wrong too, however many images registered."""
-    matrix, _, fisheye = _intrinsics(camera)
+    matrix, distortion, fisheye = _intrinsics(camera)
     fx, fy = matrix[0, 0], matrix[1, 1]
     doubts = []
     if abs(fx / fy - 1.0) > SQUARE_PIXEL_TOLERANCE:
         doubts.append(
             f"focal lengths fx {fx:.0f} px and fy {fy:.0f} px, {abs(fx / fy - 1.0):.0%} apart (photos have square pixels)"
         )
+    if fisheye:
+        return doubts
     field_of_view = float(np.degrees(2.0 * np.arctan(camera.width / (2.0 * fx))))
-    if not fisheye and not FIELD_OF_VIEW_DEG[0] <= field_of_view <= FIELD_OF_VIEW_DEG[1]:
+    if not FIELD_OF_VIEW_DEG[0] <= field_of_view <= FIELD_OF_VIEW_DEG[1]:
         doubts.append(f"a horizontal field of view of {field_of_view:.0f} degrees")
+    k1, k2, p1, p2 = distortion
+    edge = max(camera.width, camera.height) / (2.0 * min(fx, fy))
+    # Radial and tangential displacement at the edge, relative to the edge's distance from the center.
+    displacement = max(abs(k1 * edge**2 + k2 * edge**4), 3.0 * edge * max(abs(p1), abs(p2)))
+    if displacement > EDGE_DISTORTION:
+        doubts.append(f"a lens distortion that moves the image edge by {displacement:.0%}")
     return doubts
 
 
