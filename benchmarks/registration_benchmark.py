@@ -24,7 +24,7 @@ from nerfstudio.data.utils.colmap_parsing_utils import qvec2rotmat, read_cameras
 
 from nero_ns.evaluation.alignment import camera_center_errors
 from nero_ns.process.check import camera_doubts
-from nero_ns.process.colmap import STRATEGIES, ColmapSettings, register
+from nero_ns.process.colmap import MAX_IMAGE_SIZE, MAX_NUM_FEATURES, STRATEGIES, ColmapSettings, register
 
 
 @dataclass
@@ -41,7 +41,7 @@ class RegistrationBenchmark:
                                "SIMPLE_RADIAL:relaxed")
     """CAMERA_MODEL:STRATEGY pairs; OPENCV is what nero-process uses for `--camera-type perspective`, the strategies
     are nero-process's (nero_ns/process/colmap.py)."""
-    max_num_features: int = 16384
+    max_num_features: int = MAX_NUM_FEATURES
     """SIFT features per image (nero-process's default)."""
     output_dir: Path = Path("benchmark-output/registration")
     """Where the scene and COLMAP's work folders go."""
@@ -60,7 +60,7 @@ class RegistrationBenchmark:
             model, _, strategy = trial.partition(":")
             settings = ColmapSettings(
                 image_dir=scene / "images", camera_model=model, matching_method="exhaustive", gpu=False,
-                max_num_features=self.max_num_features, max_image_size=4096,
+                max_num_features=self.max_num_features, max_image_size=MAX_IMAGE_SIZE,
             )
             start = time.perf_counter()
             registration = register(

@@ -73,14 +73,16 @@ def _intrinsics(camera: Camera) -> Tuple[Float[np.ndarray, "3 3"], Float[np.ndar
 
 def camera_doubts(camera: Camera) -> List[str]:
     """What is wrong with a COLMAP camera that no real photo gives: non-square pixels, a field of view outside
-    FIELD_OF_VIEW_DEG, or more lens distortion than EDGE_DISTORTION. A registration that matched a repeating pattern to the wrong copies of itself bent the camera
-    so (docs/data.md): the poses are then wrong too, however many images registered."""
+    FIELD_OF_VIEW_DEG, or more lens distortion than EDGE_DISTORTION. A registration that matched a repeating pattern
+    to the wrong copies of itself bent the camera so (docs/data.md): the poses are then wrong too, however many images
+    registered."""
     matrix, distortion, fisheye = _intrinsics(camera)
     fx, fy = matrix[0, 0], matrix[1, 1]
     doubts = []
-    if abs(fx / fy - 1.0) > SQUARE_PIXEL_TOLERANCE:
+    aspect_error = abs(fx / fy - 1.0)
+    if aspect_error > SQUARE_PIXEL_TOLERANCE:
         doubts.append(
-            f"focal lengths fx {fx:.0f} px and fy {fy:.0f} px, {abs(fx / fy - 1.0):.0%} apart (photos have square pixels)"
+            f"focal lengths fx {fx:.0f} px and fy {fy:.0f} px, {aspect_error:.0%} apart (photos have square pixels)"
         )
     if fisheye:
         return doubts

@@ -37,6 +37,11 @@ SECTIONS: Dict[str, Tuple[str, ...]] = {
 """Option section -> the prefixes COLMAP releases have used for it; the first one the installed COLMAP accepts wins
 (an option moved to FeatureExtraction/FeatureMatching in 3.12 stays under SiftExtraction in 3.8)."""
 
+MAX_NUM_FEATURES = 16384
+"""nero-process's default --max-num-features (its --help says why)."""
+MAX_IMAGE_SIZE = 4096
+"""nero-process's default --max-image-size."""
+
 CPU_ONLY_EXTRACTION = ("estimate_affine_shape", "domain_size_pooling")
 """SIFT options that only COLMAP's CPU extractor has (the GPU one falls back to the CPU, slowly, when asked)."""
 

@@ -19,7 +19,14 @@ from nerfstudio.utils.rich_utils import CONSOLE
 
 from nero_ns.errors import NeroInputError
 from nero_ns.process.check import DatasetCheck
-from nero_ns.process.colmap import ColmapSettings, refine_intrinsics, register_with_retries, use_gpu_sift
+from nero_ns.process.colmap import (
+    MAX_IMAGE_SIZE,
+    MAX_NUM_FEATURES,
+    ColmapSettings,
+    refine_intrinsics,
+    register_with_retries,
+    use_gpu_sift,
+)
 
 ColmapOnly = tyro.conf.Suppress[Literal["any"]]
 """nerfstudio's hloc-related choices, hidden: nero-process runs COLMAP only."""
@@ -35,9 +42,9 @@ class _NeroColmapConverter(ColmapConverterToNerfstudioDataset):
     gpu: Optional[bool] = None
     """SIFT on the GPU; None: only when COLMAP is built with CUDA and a CUDA device is visible (otherwise COLMAP's
     GPU SIFT needs a display)."""
-    max_num_features: int = 16384
+    max_num_features: int = MAX_NUM_FEATURES
     """SIFT features per image (COLMAP's default 8192): shiny objects leave few, so keep every one."""
-    max_image_size: int = 4096
+    max_image_size: int = MAX_IMAGE_SIZE
     """Longest side SIFT sees (COLMAP's default 3200): larger photos are shrunk to this before extraction."""
     retry_below: float = 0.9
     """Try COLMAP's next, more permissive strategy while fewer than this fraction of the images registered."""
