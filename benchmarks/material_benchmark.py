@@ -9,11 +9,14 @@ For each scene of `--scenes` (default a metallic knot, metallic 1, roughness 0.1
 0, roughness 0.3; docs/scenes.md), with floor and distractors and trained without masks, and for each repeat
 (`--repeats`: training seeds 42, 43, ... of both stages): `ns-train nero-shape` (with the floor as a known plane) for a wall-clock
 budget, then `ns-train nero-material` on it for another (geometry fine-tuned), `ns-export nero-materials`,
-`nero-eval materials`, and both stages rendered from the held-out gt/test cameras (nero-material at 16 rays per pixel
-and twice its light samples). Prints per scene: mean metallic over the exported mesh (pass: > 0.7 for metal, < 0.3 for
-dielectric), roughness MAE (pass: <= 0.08) and albedo PSNR after per-channel scale alignment (pass: >= 22 dB) at
-the vertices some training camera sees (`nero-eval materials --cameras`), both also at every vertex, held-out PSNR
-of nero-material and of nero-shape (whole image, and over the GT object mask; pass: nero-material's >= nero-shape's),
+`nero-eval materials`, `nero-eval scene` (the export relit under gt/env_relight.exr, and the true mesh and materials
+relit the same way: the ceiling), the nero-shape mesh exported and scored (`ns-export nero-mesh`, `nero-eval
+geometry`), and both stages rendered from the held-out gt/test cameras (nero-material at 16 rays per pixel and twice
+its light samples). Prints per scene: the nero-shape mesh's Chamfer distance and F-score, mean metallic over the
+exported mesh (pass: > 0.7 for metal, < 0.3 for dielectric), roughness MAE (pass: <= 0.08) and albedo PSNR after
+per-channel scale alignment (pass: >= 22 dB) at the vertices some training camera sees (`nero-eval materials
+--cameras`), both also at every vertex, relit PSNR and the ceiling's (pass: within 3 dB of it), held-out PSNR of
+nero-material and of nero-shape (whole image, and over the GT object mask; pass: nero-material's >= nero-shape's),
 and the time of each step; then the median and the worst over the scenes (medians over repeats, with their range, per
 scene).
 Writes OUTPUT_DIR/results.json (what --reuse-shape-runs reads) and RESULTS_DIR/<date>-<commit>.json and .md. A
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shlex
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +43,7 @@ from common import (
     SceneSize,
     TrainResult,
     console,
+    export_and_score_mesh,
     generate_scene,
     markdown_table,
     object_psnr,
@@ -61,12 +66,18 @@ from nero_ns.synthetic.scene_set import scene_config
 
 DEFAULT_SCENES = "metal-knot,dielectric-blob"
 METALLIC_PASS, DIELECTRIC_PASS, ROUGHNESS_MAE_PASS, ALBEDO_PSNR_PASS = 0.7, 0.3, 0.08, 22.0
+RELIGHT_GAP_PASS = 3.0
+"""dB the relit export may score below the true mesh and materials relit the same way."""
 METRICS: Tuple[Metric, ...] = (
+    Metric("shape_chamfer", "Chamfer nero-shape", ".4f"),
+    Metric("shape_fscore", "F@0.01 nero-shape", ".3f", higher_is_better=True),
     Metric("metallic_mae", "metallic MAE", ".3f"),
     Metric("roughness_mae", "roughness MAE", ".3f"),
     Metric("albedo_psnr", "albedo PSNR", ".1f", higher_is_better=True),
     Metric("material_psnr", "test PSNR material", ".2f", higher_is_better=True),
     Metric("object_psnr_gain", "object PSNR material - shape", ".2f", higher_is_better=True),
+    Metric("relight_psnr", "relight PSNR", ".2f", higher_is_better=True),
+    Metric("relight_gap", "relight below ceiling (dB)", ".2f"),
 )
 
 
@@ -99,6 +110,8 @@ class MaterialBenchmark:
     """Marching-cubes resolution of nero-material's ray-casting mesh and of the exported mesh."""
     texture_size: int = 1024
     """Baked texture size of the export."""
+    relight_spp: int = 64
+    """Samples per pixel of the relit export and of the relit ground truth."""
     max_distance: Optional[float] = None
     """Score materials only at exported vertices this close to the GT surface (fraction of the GT radius)."""
     reuse_shape_runs: bool = False
@@ -119,17 +132,18 @@ class MaterialBenchmark:
     `eval-sample-multiplier`; a run renders with 4 and 1 unless trained with others): nero-shape renders without
     noise, so nero-material is compared near convergence, its Monte Carlo noise left out."""
     parallel: bool = False
-    """Run the scenes (and repeats) side by side, one CPU thread each, instead of one after the other with all
-    threads."""
+    """Run the scenes (and repeats) side by side, one CPU thread each and as many at once as there are CPU cores,
+    instead of one after the other with all threads."""
     quick: bool = False
-    """Smoke-run preset: 20 s per stage, 48 px, 12 views, 2 test views, 8 spp, mesh 64, textures 64."""
+    """Smoke-run preset: 20 s per stage, 48 px, 12 views, 2 test views, 8 spp, mesh 64, textures 64, relit at 8
+    spp."""
 
     def apply_quick_preset(self) -> None:
         if self.quick:
             self.shape_seconds = self.material_seconds = 20.0
             self.resolution, self.num_views, self.num_test_views, self.spp = 48, 12, 2, 8
             self.rays_per_batch, self.mesh_resolution, self.texture_size = 256, 64, 64
-            self.render_monte_carlo = (4, 1)
+            self.render_monte_carlo, self.relight_spp = (4, 1), 8
 
 
 def previous_shape_run(name: str, repeat: int, runs: Path, output: Path) -> Optional[TrainResult]:
@@ -184,26 +198,33 @@ def score_material_run(
     source: Optional[Path] = None,
 ) -> Dict:
     """`ns-export nero-materials` of a nero-material run into FOLDER/assets (with the `nero_ns` of `source`, None:
-    this one), `nero-eval materials` of the export and its held-out renders (`held_out_scores`): the material scores
-    at the vertices some training camera sees ("seen": no photo constrains a surface none shows) and at every vertex
-    ("all"), the mean metallic, the held-out PSNRs and the export's and render's seconds."""
+    this one), `nero-eval materials --cameras` of the export (the scores at the vertices some training camera sees,
+    "seen": no photo constrains a surface none shows), `nero-eval scene` of it (the scores at every vertex, "all";
+    the relit export and the relit ground truth, "relight" and "relight_ceiling") and its held-out renders
+    (`held_out_scores`); with the mean metallic and the export's and render's seconds."""
     assets, logs = folder / "assets", folder / "logs"
     export = run_command([
         "ns-export", "nero-materials", "--load-config", str(run_config), "--output-dir", str(assets),
         "--resolution", str(config.mesh_resolution), "--texture-size", str(config.texture_size),
     ], logs / "export.log", threads, source)
-    scores: Dict = {"export_seconds": export.seconds}
-    for scope, extra_options in (("seen", ("--cameras", str(scene / "transforms.json"))), ("all", ())):
-        material_json = folder / f"materials-{scope}.json"
-        evaluate = [
-            "nero-eval", "materials", "--assets", str(assets), "--gt", str(scene / "gt"), "--json", str(material_json),
-            *extra_options,
-        ]
-        if config.max_distance is not None:
-            evaluate += ["--max-distance", str(config.max_distance)]
-        run_command(evaluate, logs / f"eval-materials-{scope}.log", threads)
-        scores[scope] = json.loads(material_json.read_text())
-    scores["mean_metallic"] = float(np.load(assets / "metallic.npy").mean())  # over every vertex
+    distance = ["--max-distance", str(config.max_distance)] if config.max_distance is not None else []
+    material_json = folder / "materials-seen.json"
+    run_command([
+        "nero-eval", "materials", "--assets", str(assets), "--gt", str(scene / "gt"), "--json", str(material_json),
+        "--cameras", str(scene / "transforms.json"), *distance,
+    ], logs / "eval-materials-seen.log", threads)
+    evaluation = folder / "eval-scene"
+    run_command([
+        "nero-eval", "scene", "--scene", str(scene), "--assets", str(assets), "--output-dir", str(evaluation),
+        "--relight-spp", str(config.relight_spp), *distance,
+    ], logs / "eval-scene.log", threads)
+    record = json.loads((evaluation / "metrics.json").read_text())
+    scores: Dict = {
+        "export_seconds": export.seconds, "seen": json.loads(material_json.read_text()), "all": record["materials"],
+        "relight_psnr": record["relight"]["mean"]["psnr"],
+        "relight_ceiling_psnr": record["relight_ceiling"]["mean"]["psnr"],
+        "mean_metallic": float(np.load(assets / "metallic.npy").mean()),  # over every vertex
+    }
     return {**scores, **held_out_scores("material", run_config, scene, folder, config.render_monte_carlo, threads, source)}
 
 
@@ -229,6 +250,9 @@ def benchmark_scene(name: str, scene: Path, repeat: int, config: MaterialBenchma
         extra=material_training_options(shape.config, config), threads=threads, repeat=repeat,
     )
     shape_scores = held_out_scores("shape", shape.config, scene, folder, None, threads)
+    geometry = export_and_score_mesh(
+        shape.config, scene, folder / "mesh-shape", config.mesh_resolution, logs, "shape", threads
+    )
     scores = score_material_run(material.config, scene, folder, config, threads)
     metrics, everywhere, mean_metallic = scores["seen"], scores["all"], scores["mean_metallic"]
     held_out = {key: scores[key] for key in ("material_psnr", "material_object_psnr")}
@@ -251,6 +275,11 @@ def benchmark_scene(name: str, scene: Path, repeat: int, config: MaterialBenchma
         "object_psnr_gain": held_out["material_object_psnr"] - held_out["shape_object_psnr"],
         "psnr_pass": held_out["material_psnr"] >= held_out["shape_psnr"],
         "object_psnr_pass": held_out["material_object_psnr"] >= held_out["shape_object_psnr"],
+        "shape_chamfer": geometry["chamfer"], "shape_fscore": geometry["fscore"],
+        "shape_normal_error_deg": geometry["normal_error_deg"],
+        "relight_psnr": scores["relight_psnr"], "relight_ceiling_psnr": scores["relight_ceiling_psnr"],
+        "relight_gap": scores["relight_ceiling_psnr"] - scores["relight_psnr"],
+        "relight_pass": scores["relight_ceiling_psnr"] - scores["relight_psnr"] <= RELIGHT_GAP_PASS,
         "shape_steps": shape.steps, "shape_seconds": shape.seconds, "shape_peak_mib": shape.peak_mib,
         "material_steps": material.steps, "material_seconds": material.seconds,
         "material_peak_mib": material.peak_mib, "export_seconds": scores["export_seconds"],
@@ -265,16 +294,20 @@ def print_results(rows: list, config: MaterialBenchmark) -> None:
     rays, multiplier = config.render_monte_carlo
     mode = "side by side, 1 thread each" if config.parallel else "one after the other, all cores"
     columns = [
-        "scene (seed)", "mean metallic", "roughness MAE", "albedo PSNR", "all vertices: rough. / albedo",
+        "scene (seed)", "nero-shape Chamfer / F@0.01", "mean metallic", "roughness MAE", "albedo PSNR",
+        "all vertices: rough. / albedo", "relight PSNR / ceiling",
         "test PSNR material / shape", "object PSNR material / shape", "steps shape / material",
         "time shape / material / export (s)",
     ]
     cells = [
         [
-            f"{row['scene']} ({row['seed']})", verdict(f"{row['mean_metallic']:.2f}", row["metallic_pass"]),
+            f"{row['scene']} ({row['seed']})",
+            "no surface" if row["shape_chamfer"] is None else f"{row['shape_chamfer']:.4f} / {row['shape_fscore']:.3f}",
+            verdict(f"{row['mean_metallic']:.2f}", row["metallic_pass"]),
             verdict(f"{row['roughness_mae']:.3f}", row["roughness_pass"]),
             verdict(f"{row['albedo_psnr']:.1f}", row["albedo_pass"]),
             f"{row['roughness_mae_all']:.3f} / {row['albedo_psnr_all']:.1f}",
+            verdict(f"{row['relight_psnr']:.2f} / {row['relight_ceiling_psnr']:.2f}", row["relight_pass"]),
             verdict(f"{row['material_psnr']:.2f} / {row['shape_psnr']:.2f}", row["psnr_pass"]),
             verdict(
                 f"{row['material_object_psnr']:.2f} / {row['shape_object_psnr']:.2f}", row["object_psnr_pass"]
@@ -291,7 +324,8 @@ def print_results(rows: list, config: MaterialBenchmark) -> None:
     console.print(
         f"pass: metallic > {METALLIC_PASS} (metal) or < {DIELECTRIC_PASS} (dielectric), roughness MAE <= "
         f"{ROUGHNESS_MAE_PASS}, albedo PSNR >= {ALBEDO_PSNR_PASS} dB (per-channel scale-aligned); roughness and albedo "
-        "scored at the vertices a training camera sees, and (not judged) at every vertex; held-out PSNR of "
+        "scored at the vertices a training camera sees, and (not judged) at every vertex; relit PSNR within "
+        f"{RELIGHT_GAP_PASS} dB of the true mesh and materials relit the same way; held-out PSNR of "
         "nero-material >= nero-shape's, over the whole image and over the object (nero-material rendered at "
         f"{rays} rays per pixel, {multiplier}x the light samples)"
     )
@@ -300,7 +334,7 @@ def print_results(rows: list, config: MaterialBenchmark) -> None:
 def markdown(results: Dict) -> str:
     """Per scene the medians over repeats (and their range) with the share of repeats passing, then the median and
     worst over the scenes."""
-    passes = ("metallic_pass", "roughness_pass", "albedo_pass", "psnr_pass", "object_psnr_pass")
+    passes = ("metallic_pass", "roughness_pass", "albedo_pass", "relight_pass", "psnr_pass", "object_psnr_pass")
     columns = ["scene", "repeats", *(metric.title for metric in METRICS), "passed (of repeats)"]
     cells = []
     for row in results["per_scene"]:
@@ -331,7 +365,7 @@ def main(config: MaterialBenchmark) -> None:
     size = SceneSize(config.resolution, config.num_views, config.num_test_views, config.spp)
     generated = {name: generate_scene(name, size, output / name / "scene", output / name / "synth.log") for name in scenes}
     jobs = list(itertools.product(scenes, range(config.repeats)))
-    with ThreadPoolExecutor(max_workers=len(jobs) if config.parallel else 1) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1) if config.parallel else 1) as pool:
         rows: List[Dict] = list(pool.map(
             lambda job: benchmark_scene(job[0], generated[job[0]], job[1], config, output), jobs
         ))

@@ -4,6 +4,8 @@
     materials  --assets vs gt/materials.json
     relight    --relit (renders from gt/relight cameras) vs gt/relight; with --assets but no --relit, the assets
                are first relit under gt/env_relight.exr with nero-relight; GT | ours | difference PNGs
+    relight_ceiling   with --assets: the true mesh and materials relit and scored the same way, the best score this
+               path reaches on the scene (resampling the materials onto vertices and Monte Carlo noise keep it finite)
     images     --test-renders vs gt/test
 All results go to OUTPUT_DIR/metrics.json, figures to OUTPUT_DIR/figures/.
 """
@@ -29,6 +31,7 @@ from nero_ns.evaluation.materials import load_gt_materials, material_metrics, pr
 from nero_ns.evaluation.relighting import evaluate_relighting
 from nero_ns.io.meshes import load_mesh
 from nero_ns.relight import load_exported_assets, orbit_camera_path, read_transforms_cameras, relight
+from nero_ns.relight.assets import MaterialAssets, load_gt_assets
 from nero_ns.relight.relight import render_vertex_colors
 
 ERROR_COLORMAP = "viridis"
@@ -72,6 +75,9 @@ class SceneEvaluation:
     """Renders of the gt/test cameras (file names as in gt/test/images)."""
     relight_spp: int = 64
     """Samples per pixel when relighting --assets here."""
+    relight_ceiling: bool = True
+    """With --assets: also relight the true mesh and materials of gt/ the same way and score them
+    (`relight_ceiling` in metrics.json), the best score relighting reaches on this scene."""
     max_distance: Optional[float] = None
     """Materials: score only vertices this close to the GT surface (fraction of the GT radius)."""
 
@@ -100,14 +106,23 @@ class SceneEvaluation:
             print_metric_table(f"materials {self.assets}", results["materials"])
         relit = self.relit
         if relit is None and self.assets is not None:
-            relit = self.output_dir / "relight"
-            cameras = read_transforms_cameras(gt_dir / "relight" / "transforms.json")
-            relight(assets, gt_dir / "env_relight.exr", cameras, relit, spp=self.relight_spp)
+            relit = self._relit(assets, self.output_dir / "relight")
         if relit is not None:
             results["relight"] = evaluate_relighting(relit, gt_dir / "relight", figures_dir=figures / "relight")
             print_table(f"relit {relit} (scale-aligned)", results["relight"])
+        if self.assets is not None and self.relight_ceiling:
+            ceiling = self._relit(load_gt_assets(gt_dir), self.output_dir / "relight-ceiling")
+            results["relight_ceiling"] = evaluate_relighting(ceiling, gt_dir / "relight")
+            print_table(f"relit ground truth {ceiling} (scale-aligned): the ceiling", results["relight_ceiling"])
         if self.test_renders is not None:
             results["images"] = evaluate_images(self.test_renders, gt_dir / "test")
             print_table(f"test views {self.test_renders}", results["images"])
         write_json(self.output_dir / "metrics.json", {"scene": str(self.scene), **results})
         return results
+
+    def _relit(self, assets: MaterialAssets, output: Path) -> Path:
+        """`assets` relit under gt/env_relight.exr from the gt/relight cameras into `output`."""
+        gt_dir = self.scene / "gt"
+        cameras = read_transforms_cameras(gt_dir / "relight" / "transforms.json")
+        relight(assets, gt_dir / "env_relight.exr", cameras, output, spp=self.relight_spp)
+        return output

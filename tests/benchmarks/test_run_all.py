@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from run_all import METRICS, SHAPE, SHAPE_PLAIN, MATERIAL  # noqa: E402
 
-MATERIAL_ONLY = {"albedo_psnr", "roughness_mae", "metallic_mae", "relight_psnr"}
+MATERIAL_ONLY = {"albedo_psnr", "roughness_mae", "metallic_mae", "relight_psnr", "relight_ceiling_psnr"}
 
 
 @pytest.mark.slow

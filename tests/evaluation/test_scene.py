@@ -1,4 +1,5 @@
-"""`nero-eval scene`: the ground truth itself, exported like a nero-material result, scores perfectly."""
+"""`nero-eval scene`: the ground truth itself, exported like a nero-material result, scores perfectly and reaches the
+relighting ceiling; wrong materials fall below it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from nero_ns.relight import load_gt_assets
 
 def test_scene_evaluation_of_the_ground_truth(tiny_scene: Path, tmp_path: Path) -> None:
     """The GT itself, exported like a nero-material result: perfect geometry and materials; relit with independent
-    render noise, it scores at the noise floor of the 8-spp GT images; all figures and metrics.json are written."""
+    render noise, it scores at the noise floor of the 8-spp GT images, as the ceiling (the GT relit the same way)
+    does; all figures and metrics.json are written."""
     assets_dir = tmp_path / "assets"
     assets_dir.mkdir()
     gt = load_gt_assets(tiny_scene / "gt")
@@ -30,8 +32,24 @@ def test_scene_evaluation_of_the_ground_truth(tiny_scene: Path, tmp_path: Path) 
     assert results["materials"]["albedo_psnr"] == pytest.approx(100.0)
     assert results["materials"]["roughness_mae"] == results["materials"]["metallic_mae"] == 0.0
     assert results["relight"]["mean"]["psnr"] > 26.0
+    assert results["relight"]["mean"]["psnr"] == pytest.approx(results["relight_ceiling"]["mean"]["psnr"], abs=0.2)
     assert (output / "figures" / "geometry_error.png").is_file()
     assert len(list((output / "figures" / "relight").glob("*.png"))) == 4
-    assert set(json.loads((output / "metrics.json").read_text())) == {"scene", "geometry", "materials", "relight"}
+    keys = {"scene", "geometry", "materials", "relight", "relight_ceiling"}
+    assert set(json.loads((output / "metrics.json").read_text())) == keys
     with pytest.raises(SystemExit):
         EVALUATION_COMMANDS["scene"](tmp_path, output, assets=assets_dir).main()
+
+
+def test_wrong_materials_relight_below_the_ceiling(tiny_scene: Path, tmp_path: Path) -> None:
+    """The GT mesh with the roughness and metallic swapped for their opposites relights well below the ceiling."""
+    gt = load_gt_assets(tiny_scene / "gt")
+    count = len(gt.mesh.vertices)
+    assets_dir = tmp_path / "assets"
+    assets_dir.mkdir()
+    shutil.copy(tiny_scene / "gt" / "mesh.ply", assets_dir / "mesh.ply")
+    np.save(assets_dir / "albedo.npy", np.tile(gt.albedo, (count, 1)))
+    np.save(assets_dir / "roughness.npy", np.full(count, 1.0 - gt.roughness))
+    np.save(assets_dir / "metallic.npy", np.full(count, 1.0 - gt.metallic))
+    results = EVALUATION_COMMANDS["scene"](tiny_scene, tmp_path / "eval", assets=assets_dir, relight_spp=32).main()
+    assert results["relight"]["mean"]["psnr"] < results["relight_ceiling"]["mean"]["psnr"] - 2.0, results
