@@ -25,18 +25,13 @@ from common import markdown_table, print_table, run_record, write_results
 from jaxtyping import Bool, Float
 
 from nero_ns.datamanagers.input_files import read_point_cloud
+from nero_ns.evaluation.materials import raycasting_scene
 from nero_ns.io.meshes import load_mesh
 
 ON_SURFACE = 0.02
 """Sparse points farther than this from the GT surface (GT radii) are outliers and make no sight line."""
 MIN_COSINE = 0.5
 """A camera sees a point only within 60 degrees of the surface normal (grazing lines are too sensitive to offsets)."""
-
-
-def _raycaster(mesh: trimesh.Trimesh) -> o3d.t.geometry.RaycastingScene:
-    scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(mesh.vertices.astype(np.float32), mesh.faces.astype(np.uint32))
-    return scene
 
 
 def _first_hits(raycaster: o3d.t.geometry.RaycastingScene, origin: np.ndarray, directions: np.ndarray) -> np.ndarray:
@@ -53,7 +48,7 @@ class SightLines:
     camera_centers: Float[np.ndarray, "num_cameras 3"]
 
     def __post_init__(self) -> None:
-        gt_raycaster = _raycaster(self.gt)
+        gt_raycaster = raycasting_scene(self.gt)
         _, self.radius = trimesh.nsphere.minimum_nsphere(self.gt)
         distance = gt_raycaster.compute_distance(o3d.core.Tensor(self.points.astype(np.float32))).numpy()
         self.points = self.points[distance < ON_SURFACE * self.radius]
@@ -73,7 +68,7 @@ class SightLines:
 
     def blocked_fraction(self, mesh: trimesh.Trimesh, margin: float) -> float:
         """Share of the sight lines that `mesh` crosses more than `margin` GT radii before their point."""
-        raycaster, blocked = _raycaster(mesh), 0
+        raycaster, blocked = raycasting_scene(mesh), 0
         for center, seen in zip(self.camera_centers, self.seen):
             directions, lengths = self._lines(center)
             hits = _first_hits(raycaster, center, directions[seen])

@@ -33,7 +33,8 @@ from nero_ns.relight.cameras import read_transforms_cameras
 from nero_ns.relight.assets import MaterialAssets, load_exported_assets, load_gt_assets
 
 
-def _raycasting_scene(mesh: trimesh.Trimesh) -> o3d.t.geometry.RaycastingScene:
+def raycasting_scene(mesh: trimesh.Trimesh) -> o3d.t.geometry.RaycastingScene:
+    """Open3D ray-casting scene of a triangle mesh (distances, closest points, ray hits)."""
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(mesh.vertices.astype(np.float32), mesh.faces.astype(np.uint32))
     return scene
@@ -41,7 +42,7 @@ def _raycasting_scene(mesh: trimesh.Trimesh) -> o3d.t.geometry.RaycastingScene:
 
 def surface_distance(mesh: trimesh.Trimesh, points: Float[np.ndarray, "n 3"]) -> Float[np.ndarray, "n"]:
     """Unsigned distance of each point to the triangles of `mesh`."""
-    distance = _raycasting_scene(mesh).compute_distance(o3d.core.Tensor(points.astype(np.float32)))
+    distance = raycasting_scene(mesh).compute_distance(o3d.core.Tensor(points.astype(np.float32)))
     return distance.numpy().astype(np.float64)
 
 
@@ -50,7 +51,7 @@ def seen_by_cameras(
 ) -> np.ndarray:
     """Whether some camera sees the point of `mesh` nearest each point: the surface faces it and nothing of the
     mesh lies between them. Returns a boolean array of length n."""
-    raycaster = _raycasting_scene(mesh)
+    raycaster = raycasting_scene(mesh)
     closest = raycaster.compute_closest_points(o3d.core.Tensor(points.astype(np.float32)))
     normals = mesh.face_normals[closest["primitive_ids"].numpy().astype(np.int64)]
     offset = 1e-4 * float(np.linalg.norm(np.ptp(mesh.vertices, axis=0)))
