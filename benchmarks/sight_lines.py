@@ -12,7 +12,6 @@ and .md (common.write_results).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -27,6 +26,7 @@ from jaxtyping import Bool, Float
 from nero_ns.datamanagers.input_files import read_point_cloud
 from nero_ns.evaluation.materials import raycasting_scene
 from nero_ns.io.meshes import load_mesh
+from nero_ns.relight import read_transforms_cameras
 
 ON_SURFACE = 0.02
 """Sparse points farther than this from the GT surface (GT radii) are outliers and make no sight line."""
@@ -78,8 +78,7 @@ class SightLines:
 
 def scene_sight_lines(scene: Path) -> SightLines:
     """The sight lines of a scene written by nero-synth: its training cameras and sparse points, its GT mesh."""
-    frames = json.loads((scene / "transforms.json").read_text())["frames"]
-    centers = np.array([np.asarray(frame["transform_matrix"], dtype=np.float64)[:3, 3] for frame in frames])
+    centers = np.stack([view.c2w[:3, 3] for view in read_transforms_cameras(scene / "transforms.json")])
     points, _ = read_point_cloud(scene / "sparse_pc.ply")
     return SightLines(load_mesh(scene / "gt" / "mesh.ply"), points.astype(np.float64), centers)
 

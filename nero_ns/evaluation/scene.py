@@ -30,8 +30,14 @@ from nero_ns.evaluation.images import evaluate_images, print_table, write_json
 from nero_ns.evaluation.materials import load_gt_materials, material_metrics, print_metric_table, surface_distance
 from nero_ns.evaluation.relighting import evaluate_relighting
 from nero_ns.io.meshes import load_mesh
-from nero_ns.relight import load_exported_assets, orbit_camera_path, read_transforms_cameras, relight
-from nero_ns.relight.assets import MaterialAssets, load_gt_assets
+from nero_ns.relight import (
+    MaterialAssets,
+    load_exported_assets,
+    load_gt_assets,
+    orbit_camera_path,
+    read_transforms_cameras,
+    relight,
+)
 from nero_ns.relight.relight import render_vertex_colors
 
 ERROR_COLORMAP = "viridis"
